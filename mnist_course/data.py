@@ -1,0 +1,314 @@
+"""MNIST on the training device: load, verify, normalise, shuffle, augment.
+
+The whole dataset lives on the device as one tensor (airbench style): a batch is a
+slice of a seeded permutation, so no DataLoader or per-image PIL transform sits in the
+hot path. Augmentation is applied to whole batches with ``F.affine_grid`` +
+``F.grid_sample``, one random affine matrix per image.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .errors import DataError
+
+# Mean and standard deviation of the 60,000 training pixels after scaling to [0, 1].
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+
+DATA_DIR_ENV = "MNIST_COURSE_DATA"
+
+# The four raw files torchvision expects under <data-dir>/MNIST/raw/, with the count
+# each must hold and the IDX magic number of its kind (2049 labels, 2051 images).
+RAW_FILES = {
+    "train-images-idx3-ubyte": (60_000, 2051),
+    "train-labels-idx1-ubyte": (60_000, 2049),
+    "t10k-images-idx3-ubyte": (10_000, 2051),
+    "t10k-labels-idx1-ubyte": (10_000, 2049),
+}
+IDX_MAGIC_IMAGES = 2051
+IDX_MAGIC_LABELS = 2049
+
+
+def resolve_data_dir(option: str | os.PathLike | None = None) -> Path:
+    """The data folder: the ``--data-dir`` option, else ``$MNIST_COURSE_DATA``, else ``./data``."""
+    if option:
+        return Path(option)
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV])
+    return Path("data")
+
+
+def _fix_hint(raw_dir: Path) -> str:
+    return (
+        f"put the four MNIST raw files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) in {raw_dir}/, or pass "
+        f"--data-dir / set {DATA_DIR_ENV} to a folder that has MNIST/raw/ inside"
+    )
+
+
+def read_idx(path: Path, expected_magic: int | None = None) -> torch.Tensor:
+    """Read one uncompressed IDX file (the MNIST format) into a uint8 tensor.
+
+    Header: 4-byte magic (0x00 0x00 0x08 ndim), then ``ndim`` big-endian int32 sizes.
+    Raises :class:`DataError` naming the file when it is truncated or malformed.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}; {_fix_hint(path.parent)}") from None
+    if len(raw) < 8:
+        raise DataError(f"{path} is truncated ({len(raw)} bytes); {_fix_hint(path.parent)}")
+    magic = struct.unpack(">i", raw[:4])[0]
+    if expected_magic is not None and magic != expected_magic:
+        raise DataError(
+            f"{path} has magic number {magic}, expected {expected_magic}: it is not an MNIST "
+            f"{'image' if expected_magic == IDX_MAGIC_IMAGES else 'label'} file; "
+            f"{_fix_hint(path.parent)}"
+        )
+    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DataError(f"{path} is not an unsigned-byte IDX file; {_fix_hint(path.parent)}")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated inside its header; {_fix_hint(path.parent)}")
+    shape = struct.unpack(f">{ndim}i", raw[4:header])
+    expected = header + math.prod(shape)
+    if len(raw) != expected:
+        raise DataError(
+            f"{path} holds {len(raw)} bytes but its header promises {expected} "
+            f"(shape {tuple(shape)}): the file is truncated or corrupted; "
+            f"{_fix_hint(path.parent)}"
+        )
+    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(shape)
+
+
+def verify_raw_files(data_dir: Path, counts: dict[str, int] | None = None) -> None:
+    """Check that the four raw files exist and their headers hold the expected counts.
+
+    ``counts`` overrides the expected number of items per file (tests use tiny files).
+    """
+    raw_dir = Path(data_dir) / "MNIST" / "raw"
+    for name, (count, magic) in RAW_FILES.items():
+        expected = (counts or {}).get(name, count)
+        path = raw_dir / name
+        if not path.exists():
+            raise DataError(f"MNIST file {path} is missing; {_fix_hint(raw_dir)}")
+        with path.open("rb") as handle:
+            head = handle.read(8)
+        if len(head) < 8:
+            raise DataError(f"{path} is truncated; {_fix_hint(raw_dir)}")
+        found_magic, found_count = struct.unpack(">ii", head)
+        if found_magic != magic:
+            raise DataError(
+                f"{path} has magic number {found_magic}, expected {magic}; {_fix_hint(raw_dir)}"
+            )
+        if found_count != expected:
+            raise DataError(
+                f"{path} holds {found_count} items, expected {expected}; {_fix_hint(raw_dir)}"
+            )
+
+
+def check_split(images: torch.Tensor, labels: torch.Tensor, count: int, split: str) -> None:
+    """Shape, dtype and label checks for one split; raises :class:`DataError`."""
+    if images.dtype != torch.uint8 or labels.dtype not in (torch.uint8, torch.int64):
+        raise DataError(f"MNIST {split} split has dtype {images.dtype}/{labels.dtype}, expected uint8")
+    if tuple(images.shape) != (count, 28, 28):
+        raise DataError(
+            f"MNIST {split} images have shape {tuple(images.shape)}, expected ({count}, 28, 28); "
+            "re-copy the raw files"
+        )
+    if tuple(labels.shape) != (count,):
+        raise DataError(
+            f"MNIST {split} has {len(labels)} labels for {len(images)} images: the label file "
+            "does not match the image file; re-copy the raw files"
+        )
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > 9):
+        raise DataError(f"MNIST {split} labels fall outside 0-9: the label file is corrupted")
+    per_digit = torch.bincount(labels.long(), minlength=10)
+    if count >= 1000 and int(per_digit.min()) < count // 20:
+        raise DataError(
+            f"MNIST {split} labels are implausible (per-digit counts {per_digit.tolist()}): "
+            "the label file is corrupted or does not belong to these images"
+        )
+
+
+@dataclass
+class MNISTData:
+    """Both MNIST splits as tensors on one device.
+
+    Images are float32 in [0, 1] with shape (N, 1, 28, 28); normalisation happens per
+    batch (after augmentation, so rotated-in corners are true black). Labels are int64 (N,).
+    """
+
+    train_images: torch.Tensor  # (60000, 1, 28, 28) float32 in [0, 1]
+    train_labels: torch.Tensor  # (60000,) int64
+    test_images: torch.Tensor  # (10000, 1, 28, 28) float32 in [0, 1]
+    test_labels: torch.Tensor  # (10000,) int64
+    source: str = ""
+    train_subset: int | None = field(default=None)
+
+    @property
+    def device(self) -> torch.device:
+        return self.train_images.device
+
+    def subset(self, n_train: int | None, seed: int = 0) -> MNISTData:
+        """The first ``n_train`` images of a seeded permutation (stratification not needed
+        at the sizes tests use); the test split is kept whole."""
+        if n_train is None or n_train >= len(self.train_labels):
+            return self
+        if n_train < 1:
+            raise DataError(f"--train-subset must be at least 1, got {n_train}")
+        generator = torch.Generator().manual_seed(seed)
+        keep = torch.randperm(len(self.train_labels), generator=generator)[:n_train]
+        keep = keep.to(self.device)
+        return MNISTData(
+            self.train_images[keep], self.train_labels[keep], self.test_images,
+            self.test_labels, self.source, n_train,
+        )
+
+    def to(self, device: torch.device | str) -> MNISTData:
+        return MNISTData(
+            self.train_images.to(device), self.train_labels.to(device),
+            self.test_images.to(device), self.test_labels.to(device),
+            self.source, self.train_subset,
+        )
+
+
+def load_mnist(
+    data_dir: str | os.PathLike | None = None,
+    device: torch.device | str = "cpu",
+    download: bool = True,
+) -> MNISTData:
+    """Load and verify MNIST through ``torchvision.datasets.MNIST``.
+
+    Reads ``<data_dir>/MNIST/raw/`` (downloading when missing and the network allows) and
+    returns both splits on ``device``. Every failure is a one-line :class:`DataError`.
+    """
+    from torchvision.datasets import MNIST
+
+    root = resolve_data_dir(data_dir)
+    raw_dir = root / "MNIST" / "raw"
+    if not all((raw_dir / name).exists() for name in RAW_FILES):
+        if not download:
+            raise DataError(f"MNIST is not in {raw_dir}; {_fix_hint(raw_dir)}")
+        try:
+            MNIST(root=str(root), train=True, download=True)
+        except Exception:  # torchvision raises RuntimeError / URLError without a network
+            raise DataError(
+                f"MNIST is not in {raw_dir} and could not be downloaded (no network?); "
+                f"{_fix_hint(raw_dir)}"
+            ) from None
+    verify_raw_files(root)
+    splits = {}
+    for train in (True, False):
+        try:
+            dataset = MNIST(root=str(root), train=train, download=False)
+        except Exception as exc:  # a corrupt file torchvision chokes on
+            raise DataError(f"torchvision could not read MNIST in {raw_dir} ({exc}); "
+                            f"{_fix_hint(raw_dir)}") from None
+        split = "train" if train else "test"
+        count = 60_000 if train else 10_000
+        check_split(dataset.data, dataset.targets, count, split)
+        splits[split] = dataset
+    return MNISTData(
+        train_images=_as_float(splits["train"].data, device),
+        train_labels=splits["train"].targets.to(device=device, dtype=torch.int64),
+        test_images=_as_float(splits["test"].data, device),
+        test_labels=splits["test"].targets.to(device=device, dtype=torch.int64),
+        source=str(raw_dir),
+    )
+
+
+def _as_float(images_uint8: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    # (N, 28, 28) uint8 -> (N, 1, 28, 28) float32 in [0, 1]
+    return images_uint8.to(device).unsqueeze(1).float().div_(255.0)
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """Standardise [0, 1] images with the MNIST training mean and std."""
+    return (images - MNIST_MEAN) / MNIST_STD
+
+
+def shuffled_batches(
+    n: int, batch_size: int, generator: torch.Generator, device: torch.device
+) -> Iterator[torch.Tensor]:
+    """Index batches of a seeded permutation of ``range(n)``; the last partial batch is kept."""
+    order = torch.randperm(n, generator=generator).to(device)
+    yield from order.split(batch_size)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random affine augmentation, drawn independently per image.
+
+    All zero (the default) means no augmentation at all.
+    """
+
+    rotation: float = 0.0  # degrees; angle ~ U(-rotation, +rotation)
+    translate: float = 0.0  # fraction of the image size; shift ~ U(-t, +t) per axis
+    scale: float = 0.0  # relative; factor ~ U(1 - scale, 1 + scale)
+    shear: float = 0.0  # degrees; x-shear angle ~ U(-shear, +shear)
+
+    @property
+    def enabled(self) -> bool:
+        return any((self.rotation, self.translate, self.scale, self.shear))
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "none"
+        parts = []
+        if self.rotation:
+            parts.append(f"rotation ±{self.rotation:g}°")
+        if self.translate:
+            parts.append(f"translation ±{self.translate * 100:g} %")
+        if self.scale:
+            parts.append(f"scale ±{self.scale * 100:g} %")
+        if self.shear:
+            parts.append(f"shear ±{self.shear:g}°")
+        return ", ".join(parts)
+
+
+def random_affine(
+    images: torch.Tensor, augmentation: Augmentation, generator: torch.Generator
+) -> torch.Tensor:
+    """Apply one random affine transform per image of a batch.
+
+    ``images``: (B, C, H, W) in [0, 1]; pixels moved in from outside are 0 (black).
+    The random draws come from ``generator`` (on the CPU, so a seed gives the same
+    transforms on every device). With augmentation disabled the input is returned as is.
+    """
+    if not augmentation.enabled:
+        return images
+    batch = images.shape[0]
+
+    def uniform(limit: float) -> torch.Tensor:
+        # (B,) uniform in [-limit, +limit]
+        return (torch.rand(batch, generator=generator) * 2 - 1) * limit
+
+    angle = torch.deg2rad(uniform(augmentation.rotation))
+    shear = torch.deg2rad(uniform(augmentation.shear))
+    scale = 1 + uniform(augmentation.scale)
+    # affine_grid works in normalised coordinates [-1, 1]: a shift of t * size is 2t.
+    shift_x, shift_y = uniform(2 * augmentation.translate), uniform(2 * augmentation.translate)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # Matrix maps output coordinates to input coordinates: (rotation @ shear) / scale.
+    theta = torch.stack(
+        [
+            torch.stack([cos, cos * torch.tan(shear) - sin, shift_x], dim=1),
+            torch.stack([sin, sin * torch.tan(shear) + cos, shift_y], dim=1),
+        ],
+        dim=1,
+    ) / torch.stack([scale, scale, torch.ones(batch)], dim=1).unsqueeze(1)  # (B, 2, 3)
+    theta = theta.to(images.device, images.dtype)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

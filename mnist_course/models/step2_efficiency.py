@@ -1,0 +1,130 @@
+"""Step 2 — make it efficient.
+
+Batch normalisation makes training fast and stable, dropout narrows the gap between
+train and test, and global average pooling (GAP) replaces the classifier kernel that
+held about 40 % of the parameters. The budget freed by GAP is then spent on width.
+"""
+
+from __future__ import annotations
+
+from . import CourseModel
+from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout
+from .step1_structure import LIGHTEST, PLAIN_SGD
+
+DROPOUT = 0.05  # per hidden convolution; tiny networks cannot afford more
+
+BATCH_NORM = CourseModel(
+    id="s2_batchnorm",
+    step=2,
+    title="Batch normalisation",
+    target=(
+        "Add batch normalisation after every hidden convolution of the lightest step-1 "
+        "model; nothing else changes (the convolutions before BN drop their bias).",
+        "Expect much faster early epochs and a higher ceiling.",
+    ),
+    architecture=with_batch_norm(LIGHTEST.architecture),
+    recipe=PLAIN_SGD,
+    previous="s1_lightest",
+    analysis="""
+Batch norm changes the first epoch most: test accuracy after epoch 1 is
+{{ m.first_test|pct }}, against {{ prev.first_test|pct }} without it.
+Over the last five epochs the model averages {{ m.last5_mean|pct }}
+({{ (m.last5_mean - prev.last5_mean)|pts }}), for {{ (m.params - prev.params)|count }} extra
+parameters (a scale and a shift per channel; the removed biases pay for part of it).
+{% if m.gap > 0.25 %}
+But training accuracy now ends at {{ m.final_train|pct }}, {{ m.gap|pts }} above test:
+the network fits the training set faster than it generalises. That gap is dropout's job.
+{% else %}
+Training accuracy ({{ m.final_train|pct }}) stays close to test accuracy, so there is
+little over-fitting for dropout to remove; we add it anyway to see what it costs.
+{% endif %}
+""",
+)
+
+DROPOUT_MODEL = CourseModel(
+    id="s2_dropout",
+    step=2,
+    title="Dropout",
+    target=(
+        f"Add dropout (p = {DROPOUT}) after every hidden convolution to close the gap between "
+        "train and test accuracy.",
+        "Same layers, same recipe; dropout adds no parameters.",
+    ),
+    architecture=with_dropout(BATCH_NORM.architecture, DROPOUT),
+    recipe=PLAIN_SGD,
+    previous="s2_batchnorm",
+    analysis="""
+With dropout the final gap between train and test accuracy is {{ m.gap|pts }}
+(it was {{ prev.gap|pts }}).
+{% if m.gap < prev.gap %}Dropout did what it is for: the training set is harder to memorise.{% else %}
+The gap did not shrink, so over-fitting was not what held this model back.{% endif %}
+Test accuracy over the last five epochs averages {{ m.last5_mean|pct }}
+({{ (m.last5_mean - prev.last5_mean)|pts }}); the lowest is {{ m.last5_min|pct }}.
+The model still has {{ m.params|count }} parameters, {{ m.classifier_params|count }} of them
+in the 6x6 classifier kernel. Global average pooling can take its place for almost nothing.
+""",
+)
+
+GAP = CourseModel(
+    id="s2_gap",
+    step=2,
+    title="Global average pooling",
+    target=(
+        "Replace the 1x1 squeeze and the 6x6 classifier kernel with global average pooling "
+        "followed by a 1x1 convolution to the 10 digits.",
+        "Expect a large parameter saving and a small accuracy cost: GAP has no weights to "
+        "learn spatial patterns with.",
+    ),
+    architecture=(
+        *DROPOUT_MODEL.architecture[:-2],  # every layer up to the 6x6 map
+        GlobalAvgPool(),  # (B, 16, 6, 6) -> (B, 16, 1, 1)
+        Conv(10, kernel=1, relu=False),  # 16 -> 10 logits
+    ),
+    recipe=PLAIN_SGD,
+    previous="s2_dropout",
+    analysis="""
+GAP removed {{ (prev.params - m.params)|count }} parameters: the model is down to
+{{ m.params|count }}, {{ (100 * m.params / budget.params)|round|int }} % of the budget.
+The last five epochs average {{ m.last5_mean|pct }}
+({{ (m.last5_mean - prev.last5_mean)|pts }} against the 6x6 kernel).
+{% if m.last5_mean < prev.last5_mean %}The classifier kernel was doing some useful spatial work, and
+the smaller network pays for losing it. {% else %}The big kernel was not earning its parameters. {% endif %}
+We now have {{ (budget.params - m.params)|count }} parameters of headroom under the budget:
+the next model spends them on width, where the features are made.
+""",
+)
+
+CAPACITY = CourseModel(
+    id="s2_capacity",
+    step=2,
+    title="Capacity back under the budget",
+    target=(
+        "Spend the parameters GAP freed on width: 10 and 16 channels before the pool, "
+        "14-16-16 after it.",
+        "Stay under 8,000 parameters with everything else unchanged.",
+    ),
+    architecture=with_dropout(with_batch_norm((
+        Conv(10), Conv(16),  # 28 -> 26 -> 24
+        MaxPool(),  # 24 -> 12
+        Conv(10, kernel=1),
+        Conv(14), Conv(16), Conv(16),  # 12 -> 10 -> 8 -> 6
+        GlobalAvgPool(),
+        Conv(10, kernel=1, relu=False),
+    )), DROPOUT),
+    recipe=PLAIN_SGD,
+    previous="s2_gap",
+    analysis="""
+Widening took the model from {{ prev.params|count }} to {{ m.params|count }} parameters,
+still under the budget of {{ budget.params|count }}. The last five epochs average
+{{ m.last5_mean|pct }} ({{ (m.last5_mean - prev.last5_mean)|pts }}), with a best epoch of
+{{ m.best_test|pct }}.
+{% if m.consistent %}It holds the bar in every one of the last five epochs already (lowest
+{{ m.last5_min|pct }}).{% else %}It does not hold the bar yet: the lowest of the last five epochs
+is {{ m.last5_min|pct }}{% if m.first_bar_epoch %}, although epoch {{ m.first_bar_epoch }} reached it once{% endif %}.{% endif %}
+Training accuracy ends at {{ m.final_train|pct }} with a constant learning rate, so the last
+epochs still jump around. Step 3 attacks both: augmentation for the data, a schedule for the
+learning rate.
+""",
+)
+
+MODELS = (BATCH_NORM, DROPOUT_MODEL, GAP, CAPACITY)

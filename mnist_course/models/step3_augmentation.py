@@ -1,0 +1,135 @@
+"""Step 3 — augmentation and the learning rate.
+
+The step-2 network is already under budget; what it lacks is training signal and a
+calm finish. Small random rotations show it digits it has not seen; a one-cycle
+learning-rate schedule climbs fast, then anneals so the last epochs settle instead of
+bouncing. The final model tunes the regularisation to the new training, and a lean
+variant shows how far below the budget the same recipe still holds the bar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..data import Augmentation
+from . import CourseModel
+from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout
+from .step2_efficiency import CAPACITY
+
+ROTATION = 7.0  # degrees: MNIST digits are written with about this much slant
+COURSE_SEEDS = (0, 1, 2, 3, 4)
+
+AUGMENT = CourseModel(
+    id="s3_augment",
+    step=3,
+    title="Rotation augmentation",
+    target=(
+        f"Rotate every training image by a random angle in ±{ROTATION:g}°, drawn per image "
+        "on the device; same network, same recipe.",
+        "Expect training accuracy to fall (harder data) and test accuracy to rise.",
+    ),
+    architecture=CAPACITY.architecture,
+    recipe=dataclasses.replace(CAPACITY.recipe, augmentation=Augmentation(rotation=ROTATION)),
+    previous="s2_capacity",
+    analysis="""
+Augmentation changed the balance between the two curves: training accuracy now ends at
+{{ m.final_train|pct }} (it was {{ prev.final_train|pct }}), test accuracy at
+{{ m.final_test|pct }} (was {{ prev.final_test|pct }}).
+{% if m.gap < 0 %}Test accuracy is above training accuracy: the rotated training images are
+harder than the real test digits, so the model is far from memorising.{% endif %}
+The last five epochs average {{ m.last5_mean|pct }} ({{ (m.last5_mean - prev.last5_mean)|pts }}),
+lowest {{ m.last5_min|pct }}, highest {{ m.last5_max|pct }}.
+{% if not m.consistent %}The spread of {{ (m.last5_max - m.last5_min)|round(2) }} points between those
+epochs is the constant learning rate at work: every step is as large at epoch
+{{ m.epochs }} as at epoch 1.{% else %}It holds the bar, but with a constant learning rate the last
+epochs still move by {{ (m.last5_max - m.last5_min)|round(2) }} points.{% endif %}
+""",
+)
+
+ONE_CYCLE = CourseModel(
+    id="s3_onecycle",
+    step=3,
+    title="One-cycle learning rate",
+    target=(
+        "Replace the constant learning rate with a one-cycle schedule: start at 0.01, climb "
+        "to 0.1 over the first 20 % of training, then anneal (cosine) to 1e-4.",
+        "Expect faster progress early and steady last epochs.",
+    ),
+    architecture=AUGMENT.architecture,
+    recipe=dataclasses.replace(AUGMENT.recipe, schedule="onecycle", lr=0.1, div_factor=10.0,
+                               final_div_factor=100.0, warmup_fraction=0.2),
+    previous="s3_augment",
+    analysis="""
+The schedule shows in the last epochs: they now span {{ m.last5_min|pct }} to
+{{ m.last5_max|pct }} ({{ (m.last5_max - m.last5_min)|round(2) }} points, against
+{{ (prev.last5_max - prev.last5_min)|round(2) }} with the constant rate), averaging
+{{ m.last5_mean|pct }} ({{ (m.last5_mean - prev.last5_mean)|pts }}).
+{% if m.first_bar_epoch %}The bar is first reached at epoch {{ m.first_bar_epoch }}{% if prev.first_bar_epoch %} (epoch {{ prev.first_bar_epoch }} before){% endif %}.{% endif %}
+{% if m.consistent %}Every one of the last five epochs is at or above {{ budget.accuracy|pct }}: the
+assignment's bar is met by this seed.{% else %}The bar is not held in every last epoch yet (lowest {{ m.last5_min|pct }}).{% endif %}
+Training accuracy ends at {{ m.final_train|pct }}, still below test accuracy: with
+augmentation and dropout together the network is now held back more than it needs to be.
+""",
+)
+
+FINAL = CourseModel(
+    id="s3_final",
+    step=3,
+    title="Final: augmentation instead of dropout",
+    target=(
+        "Augmentation now regularises the network, so remove dropout "
+        f"(p = {CAPACITY.architecture[0].dropout:g} after every convolution until now); same network "
+        "and schedule.",
+        "Meet the assignment on five seeds: under 8,000 parameters, 15 epochs, at least "
+        "99.40 % in each of the last five epochs.",
+    ),
+    architecture=with_dropout(ONE_CYCLE.architecture, 0.0),
+    recipe=ONE_CYCLE.recipe,
+    previous="s3_onecycle",
+    seeds=COURSE_SEEDS,
+    analysis="""
+Without dropout the network fits more: training accuracy ends at {{ m.final_train|pct }}
+(was {{ prev.final_train|pct }}), and the last five test epochs average
+{{ m.last5_mean|pct }} ({{ (m.last5_mean - prev.last5_mean)|pts }}), lowest {{ m.last5_min|pct }}.
+Across {{ seeds.count }} seeds the lowest of any last-five epoch is {{ seeds.worst_last5|pct }} and
+the mean of the last five epochs is {{ seeds.mean_last5|pct }} ± {{ seeds.sd_last5|round(3) }}.
+{% if seeds.all_pass %}Every seed meets every requirement with {{ m.params|count }} parameters: this is the
+model that solves the assignment.{% else %}{{ seeds.failing|length }} of {{ seeds.count }} seeds miss a requirement
+({{ seeds.failing|join(', ') }}), so the assignment is not met on every seed yet.{% endif %}
+""",
+)
+
+LEAN = CourseModel(
+    id="s3_lean",
+    step=3,
+    title="Lean: under 6,000 parameters",
+    target=(
+        "Same recipe as the final model (no dropout) with narrower layers (8-12 before the pool, "
+        "12-14-16 after it), to show how much of the budget the bar really needs.",
+        "At most 6,000 parameters and still at least 99.40 % in each of the last five "
+        "epochs, on five seeds.",
+    ),
+    architecture=with_batch_norm((
+        Conv(8), Conv(12),
+        MaxPool(),
+        Conv(8, kernel=1),
+        Conv(12), Conv(14), Conv(16),
+        GlobalAvgPool(),
+        Conv(10, kernel=1, relu=False),
+    )),
+    recipe=FINAL.recipe,
+    previous="s3_final",
+    seeds=COURSE_SEEDS,
+    analysis="""
+With {{ m.params|count }} parameters ({{ (prev.params - m.params)|count }} fewer than the final
+model) the lean network averages {{ m.last5_mean|pct }} over its last five epochs
+({{ (m.last5_mean - prev.last5_mean)|pts }} against the final model), lowest {{ m.last5_min|pct }}.
+Across {{ seeds.count }} seeds: worst last-five epoch {{ seeds.worst_last5|pct }}, mean
+{{ seeds.mean_last5|pct }} ± {{ seeds.sd_last5|round(3) }}.
+{% if seeds.all_pass %}It meets the bar on every seed: most of what the assignment needs is the training
+recipe, not the last parameters.{% else %}It misses on {{ seeds.failing|join(', ') }}: below this size the margin
+over the bar runs out.{% endif %}
+""",
+)
+
+MODELS = (AUGMENT, ONE_CYCLE, FINAL, LEAN)

@@ -1,0 +1,532 @@
+"""The training engine: a frozen recipe, ``fit()`` and ``evaluate()`` that return metrics.
+
+Like pytorch/examples' mnist ``train()``/``test()``, but the whole dataset stays on the
+device (see :mod:`mnist_course.data`), every epoch ends with a full test pass, and the
+per-epoch numbers are returned, not only printed. ``run_course_model`` wraps ``fit`` for
+the course: it writes ``metrics.json`` and weights through :mod:`mnist_course.results`,
+checkpoints each epoch and resumes a killed run exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import math
+import platform
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import results as store
+from .data import Augmentation, MNISTData, normalize, random_affine, shuffled_batches
+from .errors import DivergedError, ResultsError, UsageError
+
+# Bump when a change to the engine changes what training produces: stored runs whose
+# cache key was made with another version are retrained by the report builder.
+ENGINE_VERSION = 1
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "plateau", "onecycle")
+EVAL_BATCH = 2000  # images per forward pass at test time; larger batches amortise overhead
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything about *how* a model is trained (the model itself is separate)."""
+
+    epochs: int = 15
+    batch_size: int = 128  # images per optimizer step
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    lr: float = 0.01  # learning rate; with the one-cycle schedule, its peak
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
+    weight_decay: float = 0.0  # L2 (SGD/Adam) or decoupled (AdamW)
+    schedule: str = "none"  # none | step | plateau | onecycle
+    step_size: int = 6  # epochs between decays (step)
+    gamma: float = 0.1  # decay factor (step, plateau)
+    patience: int = 1  # epochs without test-loss improvement before decaying (plateau)
+    warmup_fraction: float = 0.2  # share of training spent rising to the peak (onecycle)
+    div_factor: float = 10.0  # onecycle: start LR = lr / div_factor
+    final_div_factor: float = 100.0  # onecycle: final LR = start LR / final_div_factor
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    label_smoothing: float = 0.0  # target mass moved to other classes, 0..1
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs must be >= 1 (got {self.epochs})")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1 (got {self.batch_size})")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {', '.join(SCHEDULES)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            problems.append(f"lr must be a positive number (got {self.lr})")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append("label_smoothing must be in [0, 1)")
+        if problems:
+            raise UsageError("bad recipe: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"unknown recipe field(s): {', '.join(unknown)}")
+        values = dict(data)
+        if isinstance(values.get("augmentation"), dict):
+            values["augmentation"] = Augmentation(**values["augmentation"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        return cls.from_dict(json.loads(text))
+
+    def describe(self) -> str:
+        """One line a student can read: optimizer, LR, schedule, augmentation."""
+        opt = self.optimizer.upper() if self.optimizer == "sgd" else self.optimizer.capitalize()
+        if self.optimizer == "sgd" and self.momentum:
+            opt += f" (momentum {self.momentum:g}{', Nesterov' if self.nesterov else ''})"
+        parts = [f"{self.epochs} epochs", f"batch {self.batch_size}", opt, f"lr {self.lr:g}"]
+        if self.weight_decay:
+            parts.append(f"weight decay {self.weight_decay:g}")
+        parts.append({"none": "constant LR", "step": f"StepLR (×{self.gamma:g} every "
+                      f"{self.step_size} epochs)", "plateau": f"ReduceLROnPlateau (×{self.gamma:g})",
+                      "onecycle": f"OneCycle (peak at {self.warmup_fraction:.0%})"}[self.schedule])
+        if self.augmentation.enabled:
+            parts.append("augmentation: " + self.augmentation.describe())
+        if self.label_smoothing:
+            parts.append(f"label smoothing {self.label_smoothing:g}")
+        return ", ".join(parts)
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """CUDA when available (or asked for), else the CPU; asking for a missing CUDA is an error."""
+    if requested in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested not in ("cpu", "cuda") and not requested.startswith("cuda:"):
+        raise UsageError(f"unknown device {requested!r}: use cpu or cuda")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but this machine has no usable CUDA GPU; "
+                         "use --device cpu")
+    return torch.device(requested)
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                               nesterov=recipe.nesterov and recipe.momentum > 0,
+                               weight_decay=recipe.weight_decay, foreach=True)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay,
+                                foreach=True)
+    return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay,
+                             foreach=True)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
+    """The LR schedule; ``onecycle`` steps every batch, the others once per epoch."""
+    if recipe.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, recipe.step_size, recipe.gamma)
+    if recipe.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=recipe.gamma, patience=recipe.patience)
+    if recipe.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch,
+            pct_start=recipe.warmup_fraction, div_factor=recipe.div_factor,
+            final_div_factor=recipe.final_div_factor,
+            anneal_strategy="cos", cycle_momentum=recipe.optimizer == "sgd")
+    return None
+
+
+@dataclass
+class Evaluation:
+    loss: float  # mean negative log-likelihood per image
+    accuracy: float  # percent
+    predictions: torch.Tensor  # (N,) int64 on the CPU
+    confidence: torch.Tensor  # (N,) probability of the predicted class
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             batch_size: int = EVAL_BATCH, channels_last: bool = False) -> Evaluation:
+    """Loss and accuracy of ``model`` on ``images`` ([0, 1], (N, 1, 28, 28))."""
+    model.eval()
+    total_loss = torch.zeros((), device=images.device)
+    predictions, confidence = [], []
+    for start in range(0, len(images), batch_size):
+        x = normalize(images[start:start + batch_size])
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        y = labels[start:start + batch_size]
+        log_probs = torch.log_softmax(model(x).float(), dim=1)  # (B, 10)
+        total_loss += F.nll_loss(log_probs, y, reduction="sum")
+        best = log_probs.max(dim=1)
+        predictions.append(best.indices)
+        confidence.append(best.values.exp())
+    predicted = torch.cat(predictions).cpu()
+    accuracy = 100.0 * (predicted == labels.cpu()).float().mean().item()
+    return Evaluation(total_loss.item() / len(images), accuracy, predicted,
+                      torch.cat(confidence).cpu())
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint holds; enough to continue a run bit for bit."""
+
+    epoch: int
+    records: list[dict]
+    lr_trace: list[list[float]]
+
+
+def _rng_state(generator: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, generator, device, state) -> None:
+    payload = {
+        "epoch": state.epoch,
+        "records": json.dumps(state.records),
+        "lr_trace": json.dumps(state.lr_trace),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": json.dumps(scheduler.state_dict()) if scheduler is not None else "",
+        "rng": _rng_state(generator, device),
+    }
+    store.save_weights(payload, path)
+
+
+def _load_checkpoint(path: Path, model, optimizer, scheduler, generator, device) -> TrainState:
+    payload = store.load_weights(path, map_location=str(device))
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    if scheduler is not None and payload["scheduler"]:
+        scheduler.load_state_dict(json.loads(payload["scheduler"]))
+    generator.set_state(payload["rng"]["generator"].cpu())
+    torch.set_rng_state(payload["rng"]["torch"].cpu())
+    if "cuda" in payload["rng"] and device.type == "cuda":
+        torch.cuda.set_rng_state(payload["rng"]["cuda"].cpu(), device)
+    return TrainState(payload["epoch"], json.loads(payload["records"]),
+                      json.loads(payload["lr_trace"]))
+
+
+def fit(
+    model: nn.Module,
+    recipe: Recipe,
+    data: MNISTData,
+    seed: int = 0,
+    progress: bool = True,
+    checkpoint: Path | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    description: str = "",
+) -> tuple[list[dict], list[list[float]]]:
+    """Train ``model`` on ``data`` with ``recipe``; evaluate on the whole test set each epoch.
+
+    Returns ``(records, lr_trace)``: one dict per epoch (epoch, train_loss,
+    train_accuracy, test_loss, test_accuracy, lr, seconds; accuracies in percent), and
+    ``[epoch_fraction, lr]`` samples of the learning rate for the schedule plot.
+    Call ``torch.manual_seed(seed)`` before building the model for reproducible weights.
+    With ``checkpoint`` set, the state is saved atomically at every epoch end and a run
+    that finds a checkpoint resumes after its last finished epoch, ending with the same
+    numbers an uninterrupted run gives.
+    Raises :class:`DivergedError` when the loss becomes NaN or infinite.
+    """
+    from tqdm.auto import tqdm
+
+    device = data.device
+    # channels_last lets oneDNN pick its fastest CPU convolutions (about 1.5x here);
+    # on CUDA the default layout is as good for these tiny channel counts.
+    channels_last = device.type == "cpu"
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    n_train = len(data.train_labels)
+    steps_per_epoch = math.ceil(n_train / recipe.batch_size)
+    optimizer = make_optimizer(model, recipe)
+    scheduler = make_scheduler(optimizer, recipe, steps_per_epoch)
+    generator = torch.Generator().manual_seed(seed)  # shuffling and augmentation draws
+
+    state = TrainState(0, [], [])
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = _load_checkpoint(Path(checkpoint), model, optimizer, scheduler, generator, device)
+    trace_every = max(1, steps_per_epoch // 8)  # 8 LR samples per epoch are plenty to plot
+
+    for epoch in range(state.epoch + 1, recipe.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        lr_at_start = optimizer.param_groups[0]["lr"]
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.int64)
+        bar = tqdm(total=n_train, disable=not progress, leave=False, unit="img",
+                   desc=f"{description} epoch {epoch}/{recipe.epochs}".strip())
+        for step, index in enumerate(shuffled_batches(n_train, recipe.batch_size, generator,
+                                                      device)):
+            x = random_affine(data.train_images[index], recipe.augmentation, generator)
+            x = normalize(x)  # (B, 1, 28, 28)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = data.train_labels[index]  # (B,)
+            output = model(x)  # (B, 10) log-probabilities (or logits for student models)
+            loss = F.cross_entropy(output, y, label_smoothing=recipe.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None and recipe.schedule == "onecycle":
+                scheduler.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (output.detach().argmax(dim=1) == y).sum()
+            if step % trace_every == 0:
+                state.lr_trace.append([round(epoch - 1 + step / steps_per_epoch, 4),
+                                       optimizer.param_groups[0]["lr"]])
+            if step % 20 == 0 or step == steps_per_epoch - 1:
+                current = loss.item()
+                if not math.isfinite(current):
+                    bar.close()
+                    raise DivergedError(
+                        f"training diverged at epoch {epoch}, step {step + 1}: the loss is "
+                        f"{current}; lower the learning rate ({recipe.lr:g}) or add batch norm")
+                bar.set_postfix(loss=f"{current:.3f}")
+            bar.update(len(y))
+        bar.close()
+        train_loss = loss_sum.item() / n_train
+        if not math.isfinite(train_loss):
+            raise DivergedError(f"training diverged in epoch {epoch}: the mean loss is "
+                                f"{train_loss}; lower the learning rate ({recipe.lr:g})")
+        test = evaluate(model, data.test_images, data.test_labels, channels_last=channels_last)
+        if scheduler is not None and recipe.schedule == "step":
+            scheduler.step()
+        elif scheduler is not None and recipe.schedule == "plateau":
+            scheduler.step(test.loss)
+        record = {
+            "epoch": epoch,
+            "train_loss": round(train_loss, 6),
+            "train_accuracy": round(100.0 * correct.item() / n_train, 4),
+            "test_loss": round(test.loss, 6),
+            "test_accuracy": round(test.accuracy, 4),
+            "lr": lr_at_start,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        state.records.append(record)
+        state.epoch = epoch
+        if checkpoint is not None:
+            _save_checkpoint(Path(checkpoint), model, optimizer, scheduler, generator, device,
+                             state)
+        if on_epoch is not None:
+            on_epoch(record)
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
+    return state.records, state.lr_trace
+
+
+# ----------------------------------------------------------------------------------------
+# Course runs: fit + the results store
+
+
+def git_commit() -> str | None:
+    """The commit of the working tree this package runs from, with '+dirty' when edited."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=5, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                str(here)], cwd=here, capture_output=True, text=True,
+                               timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "") if commit else None
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def provenance(device: torch.device) -> dict[str, Any]:
+    import torchvision
+
+    from . import __version__
+
+    return {
+        "package": f"mnist_course {__version__}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "device": device.type,
+        "device_name": _cpu_model() if device.type == "cpu" else device_name(device),
+        "threads": torch.get_num_threads(),
+        "git_commit": git_commit(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def cache_key(architecture: Any, recipe: Recipe, seed: int, train_subset: int | None) -> str:
+    """What decides a run's numbers: the model's layers, the recipe, the seed, the data
+    subset and the engine version. The report builder retrains a run when this changes."""
+    material = json.dumps({"architecture": architecture, "recipe": recipe.to_dict(),
+                           "seed": seed, "train_subset": train_subset,
+                           "engine": ENGINE_VERSION}, sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def final_evaluation(model: nn.Module, data: MNISTData, keep: int = 24) -> dict[str, Any]:
+    """Confusion matrix and the most confidently wrong test images (pixels included, so
+    plots can be drawn later without MNIST on disk)."""
+    result = evaluate(model, data.test_images, data.test_labels)
+    labels = data.test_labels.cpu()
+    confusion = torch.zeros(10, 10, dtype=torch.int64)
+    confusion.index_put_((labels, result.predictions), torch.ones_like(labels), accumulate=True)
+    wrong = (result.predictions != labels).nonzero().flatten()
+    wrong = wrong[result.confidence[wrong].argsort(descending=True, stable=True)][:keep]
+    pixels = (data.test_images[wrong.to(data.device)].cpu() * 255).round().to(torch.uint8)
+    return {
+        "test_count": len(labels),
+        "confusion_matrix": confusion.tolist(),  # rows: true digit, columns: predicted
+        "misclassified": [
+            {"index": int(i), "label": int(labels[i]), "predicted": int(result.predictions[i]),
+             "confidence": round(float(result.confidence[i]), 4),
+             "pixels": base64.b64encode(pixels[k].numpy().tobytes()).decode("ascii")}
+            for k, i in enumerate(wrong.tolist())
+        ],
+    }
+
+
+def run_course_model(
+    course_model,
+    data: MNISTData,
+    results_dir: Path,
+    seed: int = 0,
+    epochs: int | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> dict[str, Any]:
+    """Train one course model for one seed and store ``metrics.json`` and ``weights.pt``.
+
+    ``epochs`` (a quick check) and a subset in ``data`` mark the record ``quick_check``;
+    such a run never overwrites a full course result. A diverged run is stored with
+    ``status: failed`` and its message, then :class:`DivergedError` is raised.
+    """
+    recipe = course_model.recipe
+    if epochs is not None:
+        recipe = dataclasses.replace(recipe, epochs=epochs)
+    quick = epochs is not None or data.train_subset is not None
+    path = store.metrics_path(results_dir, course_model.id, seed)
+    if quick and path.exists():
+        try:
+            existing = store.load_metrics(path)
+        except ResultsError:
+            existing = None
+        if existing and existing["status"] == "complete" and not existing["quick_check"]:
+            raise UsageError(f"{path} holds a full course run; a quick check would overwrite "
+                             "it: pass --results-dir with another folder")
+    key = cache_key(course_model.architecture_json(), recipe, seed, data.train_subset)
+    checkpoint = store.checkpoint_path(results_dir, course_model.id, seed)
+    if checkpoint.exists():
+        meta = checkpoint.with_suffix(".key")
+        if not meta.exists() or meta.read_text().strip() != key:
+            checkpoint.unlink()  # a checkpoint of another configuration must not be resumed
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint.with_suffix(".key").write_text(key + "\n")
+
+    torch.manual_seed(seed)
+    model = course_model.build()
+    started_at = datetime.now(timezone.utc)
+    wall_start = time.perf_counter()
+    record: dict[str, Any] = {
+        "schema_version": store.SCHEMA_VERSION,
+        "model_id": course_model.id,
+        "step": course_model.step,
+        "title": course_model.title,
+        "seed": seed,
+        "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "has_linear": any(isinstance(m, nn.Linear) for m in model.modules()),
+        "architecture": course_model.architecture_json(),
+        "recipe": recipe.to_dict(),
+        "quick_check": quick,
+        "train_subset": data.train_subset,
+        "cache_key": key,
+        "status": "complete",
+        "failure": None,
+        "provenance": provenance(data.device),
+    }
+    # Epochs finished before a kill count towards the wall time the checkpoint recorded.
+    try:
+        records, lr_trace = fit(model, recipe, data, seed=seed, progress=progress,
+                                checkpoint=checkpoint, on_epoch=on_epoch,
+                                description=f"{course_model.id} seed {seed}")
+    except DivergedError as exc:
+        record.update(status="failed", failure=str(exc), epochs=[], lr_trace=[])
+        _finish_provenance(record, started_at, wall_start, [])
+        store.write_json(path, record)
+        checkpoint.unlink(missing_ok=True)
+        checkpoint.with_suffix(".key").unlink(missing_ok=True)
+        raise
+    record["epochs"] = records
+    record["lr_trace"] = lr_trace
+    record["evaluation"] = final_evaluation(model, data)
+    _finish_provenance(record, started_at, wall_start, records)
+    store.save_weights(model.state_dict(), store.weights_path(results_dir, course_model.id, seed))
+    store.write_json(path, record)  # written last: its presence means the run is complete
+    checkpoint.unlink(missing_ok=True)
+    checkpoint.with_suffix(".key").unlink(missing_ok=True)
+    return record
+
+
+def _finish_provenance(record, started_at, wall_start, records) -> None:
+    finished = datetime.now(timezone.utc)
+    record["provenance"].update(
+        started_at=started_at.isoformat(timespec="seconds"),
+        finished_at=finished.isoformat(timespec="seconds"),
+        # Sum of epoch times, so a resumed run reports its training time, not the gap.
+        training_seconds=round(sum(r["seconds"] for r in records), 2),
+        wall_seconds=round(time.perf_counter() - wall_start, 2),
+    )
+
+
+def load_trained(course_model, results_dir: Path, seed: int = 0) -> nn.Module:
+    """A course model with its stored weights, in eval mode."""
+    model = course_model.build()
+    model.load_state_dict(store.load_weights(store.weights_path(results_dir, course_model.id,
+                                                                 seed)))
+    return model.eval()
+
+
+def image_from_b64(pixels: str) -> list[list[int]]:
+    """Decode a stored 28x28 uint8 image (see :func:`final_evaluation`) into rows."""
+    raw = base64.b64decode(pixels)
+    return [list(raw[r * 28:(r + 1) * 28]) for r in range(28)]
+
+
+__all__ = ["Recipe", "Augmentation", "fit", "evaluate", "pick_device", "run_course_model",
+           "load_trained", "cache_key"]
