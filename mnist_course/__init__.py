@@ -3,23 +3,42 @@
 The public API students use in their own assignments::
 
     import mnist_course as mc
-    data = mc.load_mnist("data")                 # MNIST as tensors on the device
+    data = mc.load_mnist("data")                      # MNIST as tensors on the device
     model = MyNet()
-    records, _ = mc.fit(model, mc.Recipe(epochs=2), data.subset(5000))
-    mc.receptive_field(model)                    # the receptive-field table
-    mc.layer_summary(model)                      # per-layer shapes and parameters
+    records, lr_trace = mc.fit(model, mc.Recipe(epochs=2), data.subset(5000))
+    mc.receptive_field(model)                         # the receptive-field table
+    mc.layer_summary(model)                           # per-layer shapes and parameters
+    mc.check_requirements(metrics)                    # the assignment's four checks
+
+Names that need torch are imported on first use, so ``import mnist_course`` (and the
+report layer, which never needs torch) stays light.
 """
 
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
 
-from .data import Augmentation, MNISTData, load_mnist, random_affine  # noqa: E402
 from .errors import CourseError, DataError, ResultsError, UsageError  # noqa: E402
-from .train import Recipe, evaluate, fit, pick_device  # noqa: E402
+from .recipe import Augmentation, Recipe  # noqa: E402
+from .summary import check_requirements, summarize, summarize_seeds  # noqa: E402
+
+# public name -> module that defines it (imported lazily: these modules import torch)
+_LAZY = {
+    "MNISTData": "data", "load_mnist": "data", "random_affine": "data", "normalize": "data",
+    "fit": "train", "evaluate": "train", "pick_device": "train",
+    "receptive_field": "receptive_field", "layer_summary": "layers",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'mnist_course' has no attribute {name!r}")
+
 
 __all__ = [
-    "Augmentation", "CourseError", "DataError", "MNISTData", "Recipe", "ResultsError",
-    "UsageError", "__version__", "evaluate", "fit", "load_mnist", "pick_device",
-    "random_affine",
+    "Augmentation", "CourseError", "DataError", "Recipe", "ResultsError", "UsageError",
+    "__version__", "check_requirements", "summarize", "summarize_seeds", *_LAZY,
 ]

@@ -126,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"mnist-course: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
     except KeyboardInterrupt:
         print("mnist-course: interrupted; finished epochs are checkpointed, run the same "
               "command again to resume", file=sys.stderr)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError
+from .recipe import Augmentation
 
 # Mean and standard deviation of the 60,000 training pixels after scaling to [0, 1].
 MNIST_MEAN = 0.1307
@@ -121,7 +122,8 @@ def verify_raw_files(data_dir: Path, counts: dict[str, int] | None = None) -> No
 def check_split(images: torch.Tensor, labels: torch.Tensor, count: int, split: str) -> None:
     """Shape, dtype and label checks for one split; raises :class:`DataError`."""
     if images.dtype != torch.uint8 or labels.dtype not in (torch.uint8, torch.int64):
-        raise DataError(f"MNIST {split} split has dtype {images.dtype}/{labels.dtype}, expected uint8")
+        raise DataError(f"MNIST {split} split has dtype {images.dtype}/{labels.dtype}, "
+                        "expected uint8; re-copy the raw files")
     if tuple(images.shape) != (count, 28, 28):
         raise DataError(
             f"MNIST {split} images have shape {tuple(images.shape)}, expected ({count}, 28, 28); "
@@ -245,37 +247,6 @@ def shuffled_batches(
     """Index batches of a seeded permutation of ``range(n)``; the last partial batch is kept."""
     order = torch.randperm(n, generator=generator).to(device)
     yield from order.split(batch_size)
-
-
-@dataclass(frozen=True)
-class Augmentation:
-    """Random affine augmentation, drawn independently per image.
-
-    All zero (the default) means no augmentation at all.
-    """
-
-    rotation: float = 0.0  # degrees; angle ~ U(-rotation, +rotation)
-    translate: float = 0.0  # fraction of the image size; shift ~ U(-t, +t) per axis
-    scale: float = 0.0  # relative; factor ~ U(1 - scale, 1 + scale)
-    shear: float = 0.0  # degrees; x-shear angle ~ U(-shear, +shear)
-
-    @property
-    def enabled(self) -> bool:
-        return any((self.rotation, self.translate, self.scale, self.shear))
-
-    def describe(self) -> str:
-        if not self.enabled:
-            return "none"
-        parts = []
-        if self.rotation:
-            parts.append(f"rotation ±{self.rotation:g}°")
-        if self.translate:
-            parts.append(f"translation ±{self.translate * 100:g} %")
-        if self.scale:
-            parts.append(f"scale ±{self.scale * 100:g} %")
-        if self.shear:
-            parts.append(f"shear ±{self.shear:g}°")
-        return ", ".join(parts)
 
 
 def random_affine(

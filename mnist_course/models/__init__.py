@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from ..train import Recipe
-from .blocks import CourseNet, Layer, describe_layer, spec_to_json
+from ..recipe import Recipe
+from .blocks import Layer, describe_layer, spec_to_json
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,10 @@ class CourseModel:
     previous: str | None = None  # the model this one changes one idea of
     seeds: tuple[int, ...] = (0,)  # seeds the course trains; the final models use five
 
-    def build(self) -> CourseNet:
+    def build(self):
+        """The ``nn.Module`` (imports torch only when called)."""
+        from .network import CourseNet
+
         return CourseNet(self.architecture)
 
     def architecture_json(self) -> list[dict]:
@@ -69,5 +72,5 @@ def get_model(model_id: str) -> CourseModel:
     raise UsageError(f"unknown model id {model_id!r}; valid ids: {', '.join(model_ids())}")
 
 
-__all__ = ["COURSE", "STEPS", "CourseModel", "CourseNet", "Recipe", "get_model", "model_ids",
+__all__ = ["COURSE", "STEPS", "CourseModel", "Recipe", "get_model", "model_ids",
            "FINAL_MODEL_ID", "LEAN_MODEL_ID"]

@@ -1,19 +1,16 @@
-"""Building blocks: a fully convolutional network described as data.
+"""Building blocks: a fully convolutional network described as data (torch-free).
 
 A course model is a tuple of layer specs. Writing models as data, not as copied
 ``nn.Module`` classes, lets each model be its predecessor plus exactly the change its
 Target names (``dataclasses.replace`` on the previous spec), and lets the site print
-what changed between two models.
+what changed between two models. :mod:`mnist_course.models.network` turns a spec into
+an ``nn.Module``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Union
-
-import torch
-from torch import nn
 
 
 @dataclass(frozen=True)
@@ -43,67 +40,7 @@ class GlobalAvgPool:
     """Averages each channel over the whole map: (B, C, H, W) -> (B, C, 1, 1)."""
 
 
-Layer = Union[Conv, MaxPool, GlobalAvgPool]
-
-
-class CourseNet(nn.Module):
-    """A plain feed-forward stack of the layers in ``spec``, ending in 10 log-probabilities.
-
-    There is no ``nn.Linear``: the classifier is a convolution whose output is (B, 10, 1, 1).
-    """
-
-    def __init__(self, spec: tuple[Layer, ...], in_channels: int = 1):
-        super().__init__()
-        self.spec = spec
-        self.layers = nn.Sequential()
-        channels = in_channels
-        counters = {"conv": 0, "pool": 0}
-        for layer in spec:
-            if isinstance(layer, Conv):
-                counters["conv"] += 1
-                n = counters["conv"]
-                # A convolution followed by batch norm needs no bias: BN's shift replaces it.
-                self.layers.add_module(
-                    f"conv{n}",
-                    nn.Conv2d(channels, layer.out_channels, layer.kernel, padding=layer.padding,
-                              bias=not layer.batch_norm),
-                )
-                if layer.batch_norm:
-                    self.layers.add_module(f"bn{n}", nn.BatchNorm2d(layer.out_channels))
-                if layer.relu:
-                    self.layers.add_module(f"relu{n}", nn.ReLU(inplace=True))
-                if layer.dropout:
-                    self.layers.add_module(f"drop{n}", nn.Dropout(layer.dropout))
-                channels = layer.out_channels
-            elif isinstance(layer, MaxPool):
-                counters["pool"] += 1
-                self.layers.add_module(f"pool{counters['pool']}", nn.MaxPool2d(layer.kernel))
-            elif isinstance(layer, GlobalAvgPool):
-                self.layers.add_module("gap", nn.AdaptiveAvgPool2d(1))
-            else:
-                raise TypeError(f"unknown layer spec {layer!r}")
-        if channels != 10:
-            raise ValueError(f"the last convolution must produce 10 channels, not {channels}")
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, 1, 28, 28) normalised images
-        x = self.layers(x)  # (B, 10, 1, 1) when the spec reduces the map to one pixel
-        if x.shape[-2:] != (1, 1):
-            raise RuntimeError(
-                f"the network ends on a {tuple(x.shape[-2:])} map; its last layer must reduce "
-                "the map to 1x1 (a kernel the size of the map, or global average pooling)"
-            )
-        return torch.log_softmax(x.flatten(1), dim=1)  # (B, 10)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters, the number the < 8,000 budget is about."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def has_linear_layer(model: nn.Module) -> bool:
-    """True when any submodule is a fully connected layer (the assignment forbids them)."""
-    return any(isinstance(m, nn.Linear) for m in model.modules())
+Layer = Conv | MaxPool | GlobalAvgPool
 
 
 def spec_to_json(spec: tuple[Layer, ...]) -> list[dict]:

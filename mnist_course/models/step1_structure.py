@@ -8,7 +8,7 @@ structure alone can do before batch norm, dropout and GAP arrive in step 2.
 
 from __future__ import annotations
 
-from ..train import Recipe
+from ..recipe import Recipe
 from . import CourseModel
 from .blocks import Conv, MaxPool
 

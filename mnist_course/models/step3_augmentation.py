@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..data import Augmentation
+from ..recipe import Augmentation
 from . import CourseModel
 from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout
 from .step2_efficiency import CAPACITY

@@ -1,0 +1,68 @@
+"""The ``nn.Module`` a layer spec (see :mod:`mnist_course.models.blocks`) becomes."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import Conv, GlobalAvgPool, Layer, MaxPool
+
+
+class CourseNet(nn.Module):
+    """A plain feed-forward stack of the layers in ``spec``, ending in 10 log-probabilities.
+
+    There is no ``nn.Linear``: the classifier is a convolution whose output is (B, 10, 1, 1).
+    """
+
+    def __init__(self, spec: tuple[Layer, ...], in_channels: int = 1):
+        super().__init__()
+        self.spec = spec
+        self.layers = nn.Sequential()
+        channels = in_channels
+        counters = {"conv": 0, "pool": 0}
+        for layer in spec:
+            if isinstance(layer, Conv):
+                counters["conv"] += 1
+                n = counters["conv"]
+                # A convolution followed by batch norm needs no bias: BN's shift replaces it.
+                self.layers.add_module(
+                    f"conv{n}",
+                    nn.Conv2d(channels, layer.out_channels, layer.kernel, padding=layer.padding,
+                              bias=not layer.batch_norm),
+                )
+                if layer.batch_norm:
+                    self.layers.add_module(f"bn{n}", nn.BatchNorm2d(layer.out_channels))
+                if layer.relu:
+                    self.layers.add_module(f"relu{n}", nn.ReLU(inplace=True))
+                if layer.dropout:
+                    self.layers.add_module(f"drop{n}", nn.Dropout(layer.dropout))
+                channels = layer.out_channels
+            elif isinstance(layer, MaxPool):
+                counters["pool"] += 1
+                self.layers.add_module(f"pool{counters['pool']}", nn.MaxPool2d(layer.kernel))
+            elif isinstance(layer, GlobalAvgPool):
+                self.layers.add_module("gap", nn.AdaptiveAvgPool2d(1))
+            else:
+                raise TypeError(f"unknown layer spec {layer!r}")
+        if channels != 10:
+            raise ValueError(f"the last convolution must produce 10 channels, not {channels}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, 1, 28, 28) normalised images
+        x = self.layers(x)  # (B, 10, 1, 1) when the spec reduces the map to one pixel
+        if x.shape[-2:] != (1, 1):
+            raise RuntimeError(
+                f"the network ends on a {tuple(x.shape[-2:])} map; its last layer must reduce "
+                "the map to 1x1 (a kernel the size of the map, or global average pooling)"
+            )
+        return torch.log_softmax(x.flatten(1), dim=1)  # (B, 10)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters, the number the < 8,000 budget is about."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def has_linear_layer(model: nn.Module) -> bool:
+    """True when any submodule is a fully connected layer (the assignment forbids them)."""
+    return any(isinstance(m, nn.Linear) for m in model.modules())

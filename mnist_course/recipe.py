@@ -1,0 +1,145 @@
+"""How a model is trained, as data: the recipe, its augmentation, and the cache key.
+
+Torch-free on purpose: the course definitions and the report layer import this module
+without pulling in torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UsageError
+
+# Bump when a change to the engine changes what training produces: stored runs whose
+# cache key was made with another version are retrained by the report builder.
+ENGINE_VERSION = 1
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "plateau", "onecycle")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random affine augmentation, drawn independently per image.
+
+    All zero (the default) means no augmentation at all.
+    """
+
+    rotation: float = 0.0  # degrees; angle ~ U(-rotation, +rotation)
+    translate: float = 0.0  # fraction of the image size; shift ~ U(-t, +t) per axis
+    scale: float = 0.0  # relative; factor ~ U(1 - scale, 1 + scale)
+    shear: float = 0.0  # degrees; x-shear angle ~ U(-shear, +shear)
+
+    @property
+    def enabled(self) -> bool:
+        return any((self.rotation, self.translate, self.scale, self.shear))
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "none"
+        parts = []
+        if self.rotation:
+            parts.append(f"rotation ±{self.rotation:g}°")
+        if self.translate:
+            parts.append(f"translation ±{self.translate * 100:g} %")
+        if self.scale:
+            parts.append(f"scale ±{self.scale * 100:g} %")
+        if self.shear:
+            parts.append(f"shear ±{self.shear:g}°")
+        return ", ".join(parts)
+
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything about *how* a model is trained (the model itself is separate)."""
+
+    epochs: int = 15
+    batch_size: int = 128  # images per optimizer step
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    lr: float = 0.01  # learning rate; with the one-cycle schedule, its peak
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
+    weight_decay: float = 0.0  # L2 (SGD/Adam) or decoupled (AdamW)
+    schedule: str = "none"  # none | step | plateau | onecycle
+    step_size: int = 6  # epochs between decays (step)
+    gamma: float = 0.1  # decay factor (step, plateau)
+    patience: int = 1  # epochs without test-loss improvement before decaying (plateau)
+    warmup_fraction: float = 0.2  # share of training spent rising to the peak (onecycle)
+    div_factor: float = 10.0  # onecycle: start LR = lr / div_factor
+    final_div_factor: float = 100.0  # onecycle: final LR = start LR / final_div_factor
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    label_smoothing: float = 0.0  # target mass moved to other classes, 0..1
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs must be >= 1 (got {self.epochs})")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1 (got {self.batch_size})")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {', '.join(SCHEDULES)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            problems.append(f"lr must be a positive number (got {self.lr})")
+        if not 0 <= self.label_smoothing < 1:
+            problems.append("label_smoothing must be in [0, 1)")
+        if problems:
+            raise UsageError("bad recipe: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"unknown recipe field(s): {', '.join(unknown)}")
+        values = dict(data)
+        if isinstance(values.get("augmentation"), dict):
+            values["augmentation"] = Augmentation(**values["augmentation"])
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        return cls.from_dict(json.loads(text))
+
+    def describe(self) -> str:
+        """One line a student can read: optimizer, LR, schedule, augmentation."""
+        opt = self.optimizer.upper() if self.optimizer == "sgd" else self.optimizer.capitalize()
+        if self.optimizer == "sgd" and self.momentum:
+            opt += f" (momentum {self.momentum:g}{', Nesterov' if self.nesterov else ''})"
+        parts = [f"{self.epochs} epochs", f"batch {self.batch_size}", opt, f"lr {self.lr:g}"]
+        if self.weight_decay:
+            parts.append(f"weight decay {self.weight_decay:g}")
+        parts.append({
+            "none": "constant LR",
+            "step": f"StepLR (×{self.gamma:g} every {self.step_size} epochs)",
+            "plateau": f"ReduceLROnPlateau (×{self.gamma:g})",
+            "onecycle": f"OneCycle (peak at {self.warmup_fraction:.0%})",
+        }[self.schedule])
+        if self.augmentation.enabled:
+            parts.append("augmentation: " + self.augmentation.describe())
+        if self.label_smoothing:
+            parts.append(f"label smoothing {self.label_smoothing:g}")
+        return ", ".join(parts)
+
+
+
+def cache_key(architecture: Any, recipe: Recipe, seed: int, train_subset: int | None) -> str:
+    """What decides a run's numbers: the model's layers, the recipe, the seed, the data
+    subset and the engine version. The report builder retrains a run when this changes."""
+    material = json.dumps({"architecture": architecture, "recipe": recipe.to_dict(),
+                           "seed": seed, "train_subset": train_subset,
+                           "engine": ENGINE_VERSION}, sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()[:16]
