@@ -105,10 +105,10 @@ def verify_raw_files(data_dir: Path, counts: dict[str, int] | None = None) -> No
         if not path.exists():
             raise DataError(f"MNIST file {path} is missing; {_fix_hint(raw_dir)}")
         with path.open("rb") as handle:
-            head = handle.read(8)
+            head = handle.read(16 if magic == IDX_MAGIC_IMAGES else 8)
         if len(head) < 8:
             raise DataError(f"{path} is truncated; {_fix_hint(raw_dir)}")
-        found_magic, found_count = struct.unpack(">ii", head)
+        found_magic, found_count = struct.unpack(">ii", head[:8])
         if found_magic != magic:
             raise DataError(
                 f"{path} has magic number {found_magic}, expected {magic}; {_fix_hint(raw_dir)}"
@@ -116,6 +116,19 @@ def verify_raw_files(data_dir: Path, counts: dict[str, int] | None = None) -> No
         if found_count != expected:
             raise DataError(
                 f"{path} holds {found_count} items, expected {expected}; {_fix_hint(raw_dir)}"
+            )
+        item_bytes = 1
+        if magic == IDX_MAGIC_IMAGES:
+            if len(head) < 16:
+                raise DataError(f"{path} is truncated inside its header; {_fix_hint(raw_dir)}")
+            rows, cols = struct.unpack(">ii", head[8:16])
+            item_bytes = rows * cols
+        header = len(head)
+        size = path.stat().st_size
+        if size != header + found_count * item_bytes:
+            raise DataError(
+                f"{path} is {size} bytes but should be {header + found_count * item_bytes}: "
+                f"the file is truncated or corrupted; {_fix_hint(raw_dir)}"
             )
 
 

@@ -179,3 +179,62 @@ def load_weights(path: Path, map_location: str = "cpu") -> dict:
     except (RuntimeError, EOFError, OSError) as exc:
         raise ResultsError(f"{path} is not a readable weights file ({exc}); delete it to "
                            "retrain that run") from None
+
+
+class ResultsLock:
+    """An exclusive lock on a results folder, so two builds cannot write it at once.
+
+    The lock is a file created with ``O_EXCL`` holding the owner's pid. A lock whose
+    process no longer exists (a build that was killed) is stale and taken over.
+    """
+
+    def __init__(self, results_dir: Path, name: str = ".build.lock"):
+        self.path = Path(results_dir) / name
+
+    def _owner(self) -> int | None:
+        try:
+            return int(self.path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # exists, owned by someone else
+            return True
+        return True
+
+    def acquire(self) -> None:
+        from .errors import CourseError
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and owner != os.getpid() and self._alive(owner):
+                    raise CourseError(
+                        f"another build is running on {self.path.parent} (pid {owner}); wait "
+                        f"for it to finish, or delete {self.path} if that process is gone"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(f"{os.getpid()}\n")
+            return
+        raise CourseError(f"could not take the lock {self.path}; delete it and try again")
+
+    def release(self) -> None:
+        if self._owner() == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> ResultsLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()

@@ -46,6 +46,21 @@ class CourseNet(nn.Module):
                 raise TypeError(f"unknown layer spec {layer!r}")
         if channels != 10:
             raise ValueError(f"the last convolution must produce 10 channels, not {channels}")
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """He initialisation for every convolution, zero biases.
+
+        PyTorch's default convolution init shrinks the signal by about 0.6 per layer; eight
+        plain conv+ReLU layers without batch norm then start with vanishing activations and
+        do not learn at all (test accuracy stuck at 11.35 %, always predicting "1"). He init
+        keeps the activation scale constant through ReLU layers, so the step-1 models train.
+        """
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, 1, 28, 28) normalised images

@@ -1,0 +1,76 @@
+"""Shared test helpers: tiny IDX files, fabricated metrics records, the real MNIST folder."""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from mnist_course.data import IDX_MAGIC_IMAGES, IDX_MAGIC_LABELS, RAW_FILES
+from mnist_course.results import SCHEMA_VERSION
+
+
+def write_idx(path: Path, values: bytes, shape: tuple[int, ...], magic: int) -> Path:
+    """Write an uncompressed IDX file: magic, big-endian sizes, then the bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = struct.pack(">i", magic) + struct.pack(f">{len(shape)}i", *shape)
+    path.write_bytes(header + values)
+    return path
+
+
+def write_tiny_mnist(root: Path, n_train: int = 20, n_test: int = 10) -> dict[str, int]:
+    """A fake MNIST/raw folder with n images per split; returns the counts to verify with."""
+    raw = root / "MNIST" / "raw"
+    counts = {}
+    for name, (_, magic) in RAW_FILES.items():
+        n = n_train if name.startswith("train") else n_test
+        counts[name] = n
+        if magic == IDX_MAGIC_IMAGES:
+            write_idx(raw / name, bytes((i * 7) % 256 for i in range(n * 784)), (n, 28, 28),
+                      magic)
+        else:
+            write_idx(raw / name, bytes(i % 10 for i in range(n)), (n,), IDX_MAGIC_LABELS)
+    return counts
+
+
+def fake_record(model_id: str = "s3_final", seed: int = 0, tests: list[float] | None = None,
+                params: int = 7604, epochs: int = 15, **overrides) -> dict:
+    """A schema-valid metrics.json dict with the given test accuracies (percent)."""
+    tests = tests or [98.0 + 0.1 * i for i in range(epochs)]
+    record = {
+        "schema_version": SCHEMA_VERSION, "model_id": model_id, "step": 3, "title": "x",
+        "seed": seed, "params": params, "has_linear": False, "architecture": [],
+        "recipe": {}, "quick_check": False, "train_subset": None, "cache_key": "k",
+        "status": "complete", "failure": None,
+        "epochs": [{"epoch": i + 1, "train_loss": 0.1, "train_accuracy": t - 0.2,
+                    "test_loss": 0.05, "test_accuracy": t, "lr": 0.01, "seconds": 1.0}
+                   for i, t in enumerate(tests)],
+        "lr_trace": [[0.0, 0.01]],
+        "evaluation": {"test_count": 10, "confusion_matrix": [[0] * 10 for _ in range(10)],
+                       "misclassified": [{"index": 0, "label": 1, "predicted": 7,
+                                          "confidence": 0.9,
+                                          "pixels": base64.b64encode(bytes(784)).decode()}]},
+        "provenance": {"training_seconds": 15.0, "wall_seconds": 16.0},
+    }
+    record.update(overrides)
+    return record
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST folder from $MNIST_COURSE_DATA (CI points it at ../shared/data)."""
+    folder = os.environ.get("MNIST_COURSE_DATA")
+    if not folder or not (Path(folder) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists():
+        pytest.skip("set MNIST_COURSE_DATA to a folder with MNIST/raw/ to run the training tests")
+    return Path(folder)
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_dir):
+    """Real MNIST loaded once per test session (CPU)."""
+    from mnist_course.data import load_mnist
+
+    return load_mnist(mnist_dir, device="cpu", download=False)

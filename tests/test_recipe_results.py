@@ -1,0 +1,109 @@
+import json
+
+import pytest
+import torch
+
+from conftest import fake_record
+from mnist_course.errors import ResultsError, UsageError
+from mnist_course.recipe import Augmentation, Recipe, cache_key
+from mnist_course.results import load_metrics, load_weights, save_weights, write_json
+
+
+def test_recipe_json_round_trip():
+    recipe = Recipe(epochs=3, optimizer="adamw", lr=0.002, schedule="onecycle",
+                    augmentation=Augmentation(rotation=7, translate=0.1), label_smoothing=0.1)
+    assert Recipe.from_json(recipe.to_json()) == recipe
+    assert json.loads(recipe.to_json())["augmentation"]["rotation"] == 7
+
+
+@pytest.mark.parametrize("bad", [{"epochs": 0}, {"optimizer": "lion"}, {"schedule": "cosine"},
+                                 {"lr": -1.0}, {"label_smoothing": 1.5}])
+def test_recipe_rejects_bad_values(bad):
+    with pytest.raises(UsageError, match="bad recipe"):
+        Recipe(**bad)
+
+
+def test_recipe_rejects_unknown_fields():
+    with pytest.raises(UsageError, match="unknown recipe field"):
+        Recipe.from_dict({"epochs": 2, "warp_speed": 9})
+
+
+def test_cache_key_changes_with_what_decides_the_numbers():
+    base = cache_key([{"type": "Conv"}], Recipe(), 0, None)
+    assert base == cache_key([{"type": "Conv"}], Recipe(), 0, None)
+    assert base != cache_key([{"type": "Conv"}], Recipe(), 1, None)
+    assert base != cache_key([{"type": "Conv"}], Recipe(lr=0.02), 0, None)
+    assert base != cache_key([{"type": "MaxPool"}], Recipe(), 0, None)
+    assert base != cache_key([{"type": "Conv"}], Recipe(), 0, 2000)
+
+
+def test_metrics_round_trip_and_byte_identical_rewrite(tmp_path):
+    path = tmp_path / "metrics.json"
+    write_json(path, fake_record())
+    first = path.read_bytes()
+    assert load_metrics(path)["model_id"] == "s3_final"
+    write_json(path, load_metrics(path))
+    assert path.read_bytes() == first
+    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed away
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda text: text[: len(text) // 2], "not valid JSON"),
+    (lambda text: "hello", "not valid JSON"),
+    (lambda text: text.replace('"schema_version": 1', '"schema_version": 99'), "schema_version 99"),
+    (lambda text: text.replace('"params"', '"parameters"'), "lacks params"),
+    (lambda text: text.replace('"test_accuracy"', '"test_acc"'), "epoch record 1 lacks"),
+])
+def test_bad_metrics_files_are_named_and_explained(tmp_path, corrupt, message):
+    path = tmp_path / "metrics.json"
+    write_json(path, fake_record())
+    path.write_text(corrupt(path.read_text()))
+    with pytest.raises(ResultsError) as error:
+        load_metrics(path)
+    assert message in str(error.value) and str(path) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_weights_round_trip(tmp_path):
+    state = {"w": torch.arange(6.0).reshape(2, 3)}
+    save_weights(state, tmp_path / "weights.pt")
+    assert torch.equal(load_weights(tmp_path / "weights.pt")["w"], state["w"])
+
+
+class _Payload:
+    """Unpickling this would run code: a weights file must never do that."""
+
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_weights_with_a_pickle_payload_are_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    torch.save({"w": torch.zeros(1), "payload": _Payload()}, path)
+    with pytest.raises(ResultsError, match="refusing"):
+        load_weights(path)
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_results_lock_refuses_a_second_build_and_recovers_stale_locks(tmp_path):
+    import subprocess
+    import sys
+
+    from mnist_course.errors import CourseError
+    from mnist_course.results import ResultsLock
+
+    with ResultsLock(tmp_path):
+        other = subprocess.run(
+            [sys.executable, "-c", "from mnist_course.results import ResultsLock; "
+             f"ResultsLock({str(tmp_path)!r}).acquire()"], capture_output=True, text=True)
+        assert other.returncode != 0 and "another build is running" in other.stderr
+    assert not (tmp_path / ".build.lock").exists()
+    # a lock left by a killed process (its pid no longer exists) is taken over
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (tmp_path / ".build.lock").write_text(dead + "\n")
+    with ResultsLock(tmp_path):
+        assert (tmp_path / ".build.lock").read_text().strip() != dead
+    with pytest.raises(CourseError):
+        with ResultsLock(tmp_path):
+            ResultsLock.acquire(type("Other", (ResultsLock,), {"_owner": lambda s: 1})(tmp_path))

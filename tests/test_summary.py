@@ -1,0 +1,51 @@
+from conftest import fake_record
+from mnist_course.summary import ACCURACY_BAR, check_requirements, summarize, summarize_seeds
+
+PASSING = [98.0, 98.8, 99.1, 99.2, 99.3, 99.35, 99.38, 99.41, 99.3, 99.4, 99.42, 99.45, 99.41,
+           99.5, 99.44]
+
+
+def test_summarize_figures():
+    s = summarize(fake_record(tests=PASSING))
+    assert s.best_test == 99.5 and s.best_epoch == 14
+    assert s.last5_min == 99.41 and s.last5_max == 99.5
+    assert s.last5_mean == round(sum(PASSING[-5:]) / 5, 4)
+    assert s.first_bar_epoch == 8  # 99.41 at epoch 8 is the first at or above the bar
+    assert s.consistent and s.first_test == 98.0 and s.epochs == 15
+    assert s.gap == -0.2  # fake records put train 0.2 below test
+
+
+def test_one_good_epoch_is_not_consistent():
+    tests = PASSING[:-5] + [99.3, 99.6, 99.3, 99.35, 99.39]
+    s = summarize(fake_record(tests=tests))
+    assert s.best_test == 99.6 and not s.consistent
+    checks = check_requirements(fake_record(tests=tests))
+    accuracy = checks[2]
+    assert not accuracy.passed and accuracy.measured == "lowest 99.30 %"
+
+
+def test_requirements_each_with_measured_value():
+    checks = check_requirements(fake_record(tests=PASSING))
+    assert [c.passed for c in checks] == [True, True, True, True]
+    too_big = check_requirements(fake_record(tests=PASSING, params=8000))
+    assert not too_big[0].passed and too_big[0].measured == "8,000"
+    too_long = check_requirements(fake_record(tests=PASSING + [99.5], epochs=16))
+    assert not too_long[1].passed
+    linear = check_requirements(fake_record(tests=PASSING, has_linear=True))
+    assert not linear[3].passed
+
+
+def test_quick_check_runs_never_pass():
+    checks = check_requirements(fake_record(tests=PASSING, quick_check=True))
+    assert not checks[2].passed
+
+
+def test_seeds_summary_names_failing_seeds():
+    bad = PASSING[:-1] + [ACCURACY_BAR - 0.01]
+    runs = [fake_record(seed=0, tests=PASSING), fake_record(seed=1, tests=bad)]
+    seeds = summarize_seeds(runs)
+    assert seeds.count == 2 and not seeds.all_pass and seeds.failing == ["seed 1"]
+    assert seeds.worst_last5 == ACCURACY_BAR - 0.01
+    assert seeds.sd_last5 > 0
+    assert seeds.requirements[2]["passed"] is False
+    assert [p["passed"] for p in seeds.requirements[2]["per_seed"]] == [True, False]

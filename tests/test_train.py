@@ -1,0 +1,123 @@
+"""End to end on real MNIST subsets: the engine, the metrics JSON, resume, the CLI."""
+
+import json
+
+import pytest
+import torch
+
+from mnist_course import cli
+from mnist_course.models import get_model
+from mnist_course.results import SCHEMA_VERSION, load_metrics, load_weights
+from mnist_course.summary import check_requirements
+from mnist_course.train import fit, run_course_model
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    # Same seed, same device, same thread count -> the same numbers.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_train_skeleton_one_epoch_on_2000_images_writes_metrics(mnist_dir, tmp_path, capsys):
+    code = cli.main(["train", "s1_skeleton", "--epochs", "1", "--train-subset", "2000",
+                     "--data-dir", str(mnist_dir), "--results-dir", str(tmp_path),
+                     "--no-progress"])
+    assert code == 0
+    path = tmp_path / "s1_skeleton" / "seed-0" / "metrics.json"
+    record = load_metrics(path)
+    assert record["schema_version"] == SCHEMA_VERSION
+    assert record["model_id"] == "s1_skeleton" and record["seed"] == 0
+    assert record["params"] == 19028 and record["has_linear"] is False
+    assert record["quick_check"] is True and record["train_subset"] == 2000
+    assert record["recipe"]["epochs"] == 1 and len(record["epochs"]) == 1
+    epoch = record["epochs"][0]
+    assert 0 <= epoch["test_accuracy"] <= 100 and epoch["seconds"] > 0
+    assert set(record["provenance"]) >= {"torch", "torchvision", "device", "device_name",
+                                         "threads", "git_commit", "started_at", "finished_at",
+                                         "wall_seconds"}
+    assert record["provenance"]["threads"] == 2
+    confusion = record["evaluation"]["confusion_matrix"]
+    assert sum(map(sum, confusion)) == 10000
+    assert not check_requirements(record)[2].passed  # a quick check can never pass
+    weights = load_weights(tmp_path / "s1_skeleton" / "seed-0" / "weights.pt")
+    model = get_model("s1_skeleton").build()
+    model.load_state_dict(weights)
+    assert not (tmp_path / "s1_skeleton" / "seed-0" / "checkpoint.pt").exists()
+    assert "wrote" in capsys.readouterr().out
+
+
+def _epoch_numbers(records):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+class _KillAfterFirstEpoch(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_the_same_numbers(mnist, tmp_path):
+    data = mnist.subset(1500, seed=0)
+    course_model = get_model("s3_final")  # augmentation, dropout-free, one-cycle schedule
+    full = run_course_model(course_model, data, tmp_path / "a", seed=3, epochs=2,
+                            progress=False)
+
+    def kill(record):
+        if record["epoch"] == 1:
+            raise _KillAfterFirstEpoch
+
+    with pytest.raises(_KillAfterFirstEpoch):
+        run_course_model(course_model, data, tmp_path / "b", seed=3, epochs=2, progress=False,
+                         on_epoch=kill)
+    run_dir = tmp_path / "b" / "s3_final" / "seed-3"
+    assert (run_dir / "checkpoint.pt").exists()
+    assert not (run_dir / "metrics.json").exists()  # a killed run never looks complete
+    resumed = run_course_model(course_model, data, tmp_path / "b", seed=3, epochs=2,
+                               progress=False)
+    assert _epoch_numbers(resumed["epochs"]) == _epoch_numbers(full["epochs"])
+    assert resumed["lr_trace"] == full["lr_trace"]
+    assert resumed["evaluation"]["confusion_matrix"] == full["evaluation"]["confusion_matrix"]
+    assert not (run_dir / "checkpoint.pt").exists()
+
+
+def test_same_seed_same_numbers_and_fit_returns_records(mnist):
+    data = mnist.subset(600, seed=1)
+    recipe = get_model("s2_dropout").recipe
+    from dataclasses import replace
+
+    recipe = replace(recipe, epochs=1)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        model = get_model("s2_dropout").build()
+        records, trace = fit(model, recipe, data, seed=5, progress=False)
+        runs.append(_epoch_numbers(records))
+    assert runs[0] == runs[1]
+    assert trace and trace[0][0] == 0.0
+
+
+def test_diverging_recipe_fails_clearly_and_is_recorded(mnist, tmp_path):
+    from dataclasses import replace
+
+    from mnist_course.errors import DivergedError
+
+    unstable = replace(get_model("s1_lightest"), recipe=replace(get_model("s1_lightest").recipe,
+                                                                 lr=1e6))
+    with pytest.raises(DivergedError, match="diverged"):
+        run_course_model(unstable, mnist.subset(500), tmp_path, epochs=1, progress=False)
+    record = json.loads((tmp_path / "s1_lightest" / "seed-0" / "metrics.json").read_text())
+    assert record["status"] == "failed" and "diverged" in record["failure"]
+
+
+def test_quick_check_never_overwrites_a_course_result(mnist, tmp_path):
+    from conftest import fake_record
+    from mnist_course.results import write_json
+
+    write_json(tmp_path / "s1_skeleton" / "seed-0" / "metrics.json",
+               fake_record("s1_skeleton"))
+    from mnist_course.errors import UsageError
+
+    with pytest.raises(UsageError, match="full course run"):
+        run_course_model(get_model("s1_skeleton"), mnist.subset(100), tmp_path, epochs=1,
+                         progress=False)
