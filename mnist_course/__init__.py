@@ -6,7 +6,8 @@ The public API students use in their own assignments::
     data = mc.load_mnist("data")                      # MNIST as tensors on the device
     model = MyNet()
     records, lr_trace = mc.fit(model, mc.Recipe(epochs=2), data.subset(5000))
-    mc.receptive_field(model)                         # the receptive-field table
+    from mnist_course.receptive_field import receptive_field
+    receptive_field(model)                            # the receptive-field table
     mc.layer_summary(model)                           # per-layer shapes and parameters
     mc.check_requirements(metrics)                    # the assignment's four checks
 
@@ -24,11 +25,13 @@ from .errors import CourseError, DataError, ResultsError, UsageError  # noqa: E4
 from .recipe import Augmentation, Recipe  # noqa: E402
 from .summary import check_requirements, summarize, summarize_seeds  # noqa: E402
 
-# public name -> module that defines it (imported lazily: these modules import torch)
+# public name -> module that defines it (imported lazily: these modules import torch).
+# receptive_field is not here: its module has the same name, and importing a submodule
+# rebinds the package attribute, so it is imported from mnist_course.receptive_field.
 _LAZY = {
     "MNISTData": "data", "load_mnist": "data", "random_affine": "data", "normalize": "data",
     "fit": "train", "evaluate": "train", "pick_device": "train",
-    "receptive_field": "receptive_field", "layer_summary": "layers",
+    "layer_summary": "layers",
 }
 
 

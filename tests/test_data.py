@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from conftest import write_idx, write_tiny_mnist
+
 from mnist_course.data import (
     IDX_MAGIC_IMAGES,
     check_split,

@@ -2,8 +2,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import fake_record
+
 from mnist_course.errors import ResultsError, UsageError
 from mnist_course.recipe import Augmentation, Recipe, cache_key
 from mnist_course.results import load_metrics, load_weights, save_weights, write_json

@@ -1,4 +1,5 @@
 from conftest import fake_record
+
 from mnist_course.summary import ACCURACY_BAR, check_requirements, summarize, summarize_seeds
 
 PASSING = [98.0, 98.8, 99.1, 99.2, 99.3, 99.35, 99.38, 99.41, 99.3, 99.4, 99.42, 99.45, 99.41,

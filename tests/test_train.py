@@ -112,6 +112,7 @@ def test_diverging_recipe_fails_clearly_and_is_recorded(mnist, tmp_path):
 
 def test_quick_check_never_overwrites_a_course_result(mnist, tmp_path):
     from conftest import fake_record
+
     from mnist_course.results import write_json
 
     write_json(tmp_path / "s1_skeleton" / "seed-0" / "metrics.json",

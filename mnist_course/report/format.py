@@ -1,0 +1,85 @@
+"""Number and text formatting shared by every page and by the Analysis templates.
+
+Every figure the site prints goes through one of these filters, so the same number is
+written the same way everywhere ("99.43 %", "+0.12 points", "7,946").
+"""
+
+from __future__ import annotations
+
+import math
+
+from markupsafe import Markup
+
+# Characters that Markdown or HTML would interpret; replaced by numeric character
+# references so that text read from a results file is shown, never interpreted.
+_MARKDOWN_ESCAPES = {
+    "&": "&amp;", "<": "&lt;", ">": "&gt;", "|": "&#124;", "[": "&#91;", "]": "&#93;",
+    "`": "&#96;", "*": "&#42;", "_": "&#95;", "\\": "&#92;", '"': "&#34;", "'": "&#39;",
+    "#": "&#35;", "!": "&#33;",
+}
+MINUS = "\u2212"  # a real minus sign: "-0.12" would read as a hyphen in prose
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(
+        value)
+
+
+def pct(value: float | None) -> str:
+    """An accuracy in percent: 99.4333 -> "99.43 %"."""
+    if not _is_number(value):
+        return "–"
+    return f"{value:.2f} %"
+
+
+def pts(value: float | None) -> str:
+    """A difference of accuracies, signed: 0.12 -> "+0.12 points"."""
+    if not _is_number(value):
+        return "–"
+    text = f"{value:+.2f}".replace("-", MINUS)
+    return f"{text} points"
+
+
+def count(value: int | float | None) -> str:
+    """A whole number with thousands separators: 7946 -> "7,946"."""
+    if not _is_number(value):
+        return "–"
+    return f"{round(value):,}".replace("-", MINUS)
+
+
+def seconds(value: float | None) -> str:
+    """A duration: 75 -> "1 min 15 s", 4000 -> "1 h 6 min"."""
+    if not _is_number(value):
+        return "–"
+    total = round(value)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{value:.1f} s" if value < 10 else f"{secs} s"
+
+
+def md(value: object) -> Markup:
+    """Text from a results file, safe inside Markdown prose and table cells."""
+    text = "" if value is None else str(value)
+    text = " ".join(text.split())  # a newline would end a table row
+    return Markup("".join(_MARKDOWN_ESCAPES.get(char, char) for char in text))
+
+
+def cell(value: object) -> Markup:
+    """One table cell from a results file: lists as "16×12×12", nothing as a dash."""
+    if value is None or value == "":
+        return Markup("–")
+    if isinstance(value, list | tuple):
+        return md("×".join(str(v) for v in value))
+    return md(value)
+
+
+def mean_sd(mean: float, sd: float) -> str:
+    return f"{mean:.2f} ± {sd:.3f} %"
+
+
+FILTERS = {"pct": pct, "pts": pts, "count": count, "seconds": seconds, "md": md, "cell": cell,
+           "mean_sd": mean_sd}

@@ -1,0 +1,77 @@
+"""The built site in headless Chromium: pages load, navigation works, every image shows."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from report_fixtures import write_fixture_results
+from test_report import copy_docs, mkdocs_build, render
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def served_site(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (install Debian's chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    root = tmp_path_factory.mktemp("browser")
+    write_fixture_results(root / "results")
+    docs = copy_docs(root / "docs")
+    assert render(root / "results", docs) == 0
+    assert mkdocs_build(root, docs).returncode == 0
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root / "site")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a free port
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    shutil.rmtree(root / "site", ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+def broken_images(page) -> list[str]:
+    return page.evaluate(
+        "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
+        ".map(i => i.src)")
+
+
+def test_home_model_page_and_navigation(served_site, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(served_site, wait_until="networkidle")
+    assert "MNIST in three steps" in page.title()
+    assert page.locator("h2#the-result").count() == 1
+    page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
+
+    page.goto(served_site + "step-3/s3_final/", wait_until="networkidle")
+    for heading in ("Target", "Result", "Analysis"):
+        assert page.locator(f"h2:has-text('{heading}')").count() == 1
+    images = page.locator("article img")
+    assert images.count() >= 4
+    assert broken_images(page) == []
+    page.screenshot(path=str(tmp_path / "model.png"), full_page=True)
+
+    page.locator("a.md-tabs__link", has_text="Comparison").first.click()
+    page.wait_for_load_state("networkidle")
+    assert page.url.rstrip("/").endswith("comparison")
+    assert broken_images(page) == []
+    page.screenshot(path=str(tmp_path / "comparison.png"), full_page=True)
+    page.close()
