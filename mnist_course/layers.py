@@ -8,10 +8,35 @@ the model's parameter count (the number the 8,000-parameter budget is about).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
+
+
+@contextmanager
+def probe(model: nn.Module, handles: list, input_size: tuple[int, int, int],
+          requires_grad: bool = False) -> Iterator[torch.Tensor]:
+    """A dummy batch of one image for a forward pass in eval mode, on the model's device.
+
+    On exit the hook ``handles`` are removed and every module's training flag is restored
+    one by one (so a batch norm frozen on purpose stays frozen).
+    """
+    modes = {m: m.training for m in model.modules()}
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    dtype = parameter.dtype if parameter is not None else torch.float32
+    try:
+        model.eval()
+        yield torch.zeros((1, *input_size), device=device, dtype=dtype,
+                          requires_grad=requires_grad)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, training in modes.items():
+            module.training = training
 
 
 def _output_shape(output: Any) -> list[int] | None:
@@ -62,19 +87,8 @@ def layer_summary(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 2
     reported = [(name, m) for name, m in model.named_modules() if _reported(m)]
     handles = [m.register_forward_pre_hook(start(name)) for name, m in reported]
     handles += [m.register_forward_hook(finish) for _, m in reported]
-    modes = {m: m.training for m in model.modules()}
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    dtype = parameter.dtype if parameter is not None else torch.float32
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros((1, *input_size), device=device, dtype=dtype))
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, training in modes.items():
-            module.training = training
+    with probe(model, handles, input_size) as image, torch.no_grad():
+        model(image)
     for name, module in reported:
         params = own_new_params(module)
         if params:  # never ran, but its parameters still count towards the budget

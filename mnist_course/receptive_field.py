@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .errors import UsageError
+from .layers import probe
 
 HEIGHT_AXIS_NOTE = (
     "Kernel, stride, padding, dilation, sizes, jumps and receptive fields are given along "
@@ -87,23 +88,11 @@ def _record_calls(model: nn.Module, input_size: tuple[int, ...]) -> tuple[list[_
 
     leaves = [(name, m) for name, m in model.named_modules() if not any(m.children())]
     handles = [m.register_forward_hook(hook(name)) for name, m in leaves]
-    modes = {m: m.training for m in model.modules()}
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    dtype = parameter.dtype if parameter is not None else torch.float32
-    try:
-        model.eval()
-        # Gradients stay on (unlike a usual inference pass): the autograd graph of this one
-        # pass is what tells which tensors each layer's input was computed from.
-        with torch.enable_grad():
-            leaf = torch.zeros((1, *input_size), device=device, dtype=dtype, requires_grad=True)
-            image = leaf.clone()  # not a leaf, so in-place ops on the input stay legal
-            model(image)
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, training in modes.items():
-            module.training = training  # per module: a frozen BN stays frozen
+    # Gradients stay on (unlike a usual inference pass): the autograd graph of this one
+    # pass is what tells which tensors each layer's input was computed from.
+    with probe(model, handles, input_size, requires_grad=True) as leaf, torch.enable_grad():
+        image = leaf.clone()  # not a leaf, so in-place ops on the input stay legal
+        model(image)
     return calls, image.grad_fn
 
 

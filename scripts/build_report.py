@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mnist_course.cli import OneLineParser, positive_int
 from mnist_course.errors import CourseError, DataError, UsageError
 from mnist_course.models import COURSE, CourseModel, get_model
 from mnist_course.report.course import CURRENT, MISSING, run_state, seeds_for
@@ -30,13 +31,6 @@ from mnist_course.results import ResultsLock, load_metrics, metrics_path, resolv
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = "reuse.ipynb"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """A bad option is one line on stderr and exit status 2, not the whole usage block."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def seed_list(text: str) -> tuple[int, ...]:
@@ -87,16 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
                              "better than two, so parallel runs finish the course sooner")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     return parser
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
 
 
 @dataclass
