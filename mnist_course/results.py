@@ -148,6 +148,30 @@ def find_runs(results_dir: Path, model_id: str) -> list[Path]:
     return sorted(paths, key=lambda p: int(p.parent.name.split("-", 1)[1]))
 
 
+BUILDS_FILE = "course_build.json"
+
+
+def read_builds(results_dir: Path) -> list[dict]:
+    """The builds that trained runs, oldest first (``course_build.json``); [] if none or
+    unreadable: the file only annotates the site, it never decides what is trained."""
+    path = Path(results_dir) / BUILDS_FILE
+    if not path.exists():
+        return []
+    try:
+        data = read_json(path)
+    except ResultsError:
+        return []
+    builds = data.get("builds") if isinstance(data, dict) else None
+    return [b for b in builds if isinstance(b, dict)] if isinstance(builds, list) else []
+
+
+def record_build(results_dir: Path, build: dict) -> None:
+    """Append one training build (wall time, runs, parallelism) to ``course_build.json``."""
+    builds = read_builds(results_dir) + [build]
+    write_json(Path(results_dir) / BUILDS_FILE, {"schema_version": SCHEMA_VERSION,
+                                                 "builds": builds})
+
+
 def save_weights(state_dict: dict, path: Path) -> None:
     """Save a state_dict atomically (tensors only, so it loads with ``weights_only``)."""
     import io

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from mnist_course.cli import OneLineParser, positive_int
@@ -27,7 +28,13 @@ from mnist_course.models import COURSE, CourseModel, get_model
 from mnist_course.report.course import CURRENT, MISSING, run_state, seeds_for
 from mnist_course.report.notebook import execute_notebook, notebook_is_stale
 from mnist_course.report.site import build_site
-from mnist_course.results import ResultsLock, load_metrics, metrics_path, resolve_results_dir
+from mnist_course.results import (
+    ResultsLock,
+    load_metrics,
+    metrics_path,
+    record_build,
+    resolve_results_dir,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = "reuse.ipynb"
@@ -137,7 +144,8 @@ def train_one(model: CourseModel, seed: int, args: argparse.Namespace, results_d
 
 def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespace,
                   results_dir: Path, tally: Tally) -> None:
-    """Train every pending run, ``--jobs`` at a time, printing a line as each finishes."""
+    """Train every pending run, ``--jobs`` at a time, printing a line as each finishes;
+    the build's wall time goes into ``course_build.json`` for the Reproduce page."""
     if not pending:
         return
     from mnist_course.data import load_mnist
@@ -147,6 +155,7 @@ def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespa
     threads = max(1, (os.cpu_count() or 1) // jobs)
     print(f"training {len(pending)} run(s), {jobs} at a time, {threads} thread(s) each",
           flush=True)
+    started_at, wall_start = datetime.now(timezone.utc), time.perf_counter()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(train_one, model, seed, args, results_dir, threads)
                    for model, seed in pending]
@@ -161,6 +170,14 @@ def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespa
             seconds = record["provenance"]["training_seconds"]
             print(f"{label:<20} trained: {last:.2f} % after {len(record['epochs'])} epochs "
                   f"({seconds:.0f} s)", flush=True)
+    record_build(results_dir, {
+        "started_at": started_at.isoformat(timespec="seconds"),
+        "wall_seconds": round(time.perf_counter() - wall_start, 1),
+        "runs": [f"{model.id} seed {seed}" for model, seed in pending],
+        "failed": list(tally.failed),
+        "jobs": jobs, "threads_per_job": threads, "cpu_count": os.cpu_count(),
+        "device": args.device,
+    })
 
 
 def write_architectures(models: Sequence[CourseModel], results_dir: Path) -> int:

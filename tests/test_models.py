@@ -57,5 +57,5 @@ def test_each_model_changes_something_from_its_predecessor():
 
 def test_layer_descriptions_are_readable():
     lines = [describe_layer(layer) for layer in get_model("s2_capacity").architecture]
-    assert lines[0] == "conv 3x3 → 10 + BN + ReLU + dropout 0.05"
+    assert lines[0] == "conv 3x3 → 8 + BN + ReLU + dropout 0.05"
     assert "global average pool" in lines

@@ -107,3 +107,14 @@ def test_results_lock_refuses_a_second_build_and_recovers_stale_locks(tmp_path):
     with pytest.raises(CourseError):
         with ResultsLock(tmp_path):
             ResultsLock.acquire(type("Other", (ResultsLock,), {"_owner": lambda s: 1})(tmp_path))
+
+
+def test_build_records_accumulate_and_a_broken_file_is_ignored(tmp_path):
+    from mnist_course.results import BUILDS_FILE, read_builds, record_build
+
+    assert read_builds(tmp_path) == []
+    record_build(tmp_path, {"wall_seconds": 12.5, "runs": ["a seed 0"]})
+    record_build(tmp_path, {"wall_seconds": 3.0, "runs": []})
+    assert [b["wall_seconds"] for b in read_builds(tmp_path)] == [12.5, 3.0]
+    (tmp_path / BUILDS_FILE).write_text("{not json")
+    assert read_builds(tmp_path) == []

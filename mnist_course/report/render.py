@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,7 @@ class Site:
     course: list[ModelResults]
     figures: dict[str, dict[str, str]]  # model id (or "course") -> figure name -> docs path
     results_label: str  # how the results folder is named in the pages' headers
+    builds: list[dict] = field(default_factory=list)  # course_build.json: builds that trained
 
     def by_id(self, model_id: str | None) -> ModelResults | None:
         return next((r for r in self.course if r.model.id == model_id), None)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models import FINAL_MODEL_ID
-from ..results import atomic_write_bytes
+from ..results import atomic_write_bytes, read_builds
 from .course import ModelResults, load_course
 from .render import GENERATED_MARK, Site, docs_path, render_pages
 
@@ -100,7 +100,8 @@ def build_site(results_dir: Path, docs_dir: Path, seeds: tuple[int, ...] | None 
     log = WriteLog()
     course = load_course(Path(results_dir), seeds)
     drawn = make_figures(course, Path(docs_dir), log) if figures else {}
-    site = Site(course=course, figures=drawn, results_label=results_label(results_dir))
+    site = Site(course=course, figures=drawn, results_label=results_label(results_dir),
+                builds=read_builds(Path(results_dir)))
     pages = render_pages(site)
     for page, text in pages.items():
         write_if_changed(docs_path(docs_dir, page), text.encode("utf-8"), log)
