@@ -1,3 +1,6 @@
+import json
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -59,3 +62,29 @@ def test_layer_descriptions_are_readable():
     lines = [describe_layer(layer) for layer in get_model("s2_capacity").architecture]
     assert lines[0] == "conv 3x3 → 8 + BN + ReLU + dropout 0.05"
     assert "global average pool" in lines
+
+
+@pytest.mark.parametrize("plateau_shift", [-0.6, 0.0, 0.4], ids=["below", "near", "above"])
+def test_every_analysis_renders_from_sample_metrics_without_typed_numbers(tmp_path,
+                                                                         plateau_shift):
+    """Each Analysis renders against sample metrics whatever they say (each branch of its
+    conclusions), and every figure in it comes from the metrics: the raw template holds no
+    decimal number of its own."""
+    from report_fixtures import write_fixture_results
+
+    from mnist_course.report.course import load_course
+    from mnist_course.report.render import render_analysis
+
+    write_fixture_results(tmp_path)
+    for path in tmp_path.glob("*/seed-*/metrics.json"):  # move every curve up or down
+        record = json.loads(path.read_text())
+        for epoch in record["epochs"]:
+            epoch["test_accuracy"] = min(100.0, epoch["test_accuracy"] + plateau_shift)
+        path.write_text(json.dumps(record))
+    course = {r.model.id: r for r in load_course(tmp_path)}
+    for model in COURSE:
+        assert not re.search(r"\d+\.\d+", model.analysis), model.id
+        text, why = render_analysis(course[model.id], course.get(model.previous))
+        assert not why and len(text) > 80, model.id
+        assert "{{" not in text and "{%" not in text
+        assert re.search(r"\d+\.\d\d %", text), model.id  # at least one measured percentage

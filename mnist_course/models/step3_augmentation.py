@@ -68,8 +68,9 @@ The schedule shows in the last epochs: they now span {{ m.last5_min|pct }} to
 {% if m.first_bar_epoch %}The bar is first reached at epoch {{ m.first_bar_epoch }}{% if prev.first_bar_epoch %} (epoch {{ prev.first_bar_epoch }} before){% endif %}.{% endif %}
 {% if m.consistent %}Every one of the last five epochs is at or above {{ budget.accuracy|pct }}: the
 assignment's bar is met by this seed.{% else %}The bar is not held in every last epoch yet (lowest {{ m.last5_min|pct }}).{% endif %}
-Training accuracy ends at {{ m.final_train|pct }}, still below test accuracy: with
-augmentation and dropout together the network is now held back more than it needs to be.
+Training accuracy ends at {{ m.final_train|pct }}{% if m.gap < 0 %}, still below test accuracy: with
+augmentation and dropout together the network is held back more than it needs to be{% else %},
+{{ m.gap|pts }} above test accuracy{% endif %}. The final model changes the regularisation.
 """,
 )
 
