@@ -8,7 +8,10 @@ fixtures must give byte-identical pages.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import math
+import shutil
+import sys
 from pathlib import Path
 
 from mnist_course.models import COURSE, CourseModel
@@ -105,3 +108,29 @@ def write_fixture_results(results_dir: Path, models: tuple[CourseModel, ...] = C
             write_json(metrics_path(results_dir, model.id, seed), record)
             written[(model.id, seed)] = record
     return written
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def load_builder():
+    """scripts/build_report.py as a module (it is a script, not part of the package)."""
+    if "build_report" in sys.modules:
+        return sys.modules["build_report"]
+    spec = importlib.util.spec_from_file_location("build_report", REPO / "scripts" /
+                                                  "build_report.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_report"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def copy_docs(target: Path) -> Path:
+    """The repository's docs/ (hand-written pages, notebook, css) in a scratch folder."""
+    shutil.copytree(REPO / "docs", target, ignore=shutil.ignore_patterns("figures"))
+    return target
+
+
+def render(results: Path, docs: Path, *extra: str) -> int:
+    return load_builder().main(["--no-train", "--results-dir", str(results),
+                                "--docs-dir", str(docs), *extra])

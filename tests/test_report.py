@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from report_fixtures import write_fixture_results
+from report_fixtures import (
+    REPO,  # noqa: E402
+    copy_docs,
+    load_builder,
+    render,
+    write_fixture_results,
+)
 
 from mnist_course.models import COURSE, FINAL_MODEL_ID, get_model
 from mnist_course.report.format import count, pct
@@ -20,31 +24,7 @@ from mnist_course.report.render import model_page
 from mnist_course.results import metrics_path, write_json
 from mnist_course.summary import summarize, summarize_seeds
 
-REPO = Path(__file__).resolve().parent.parent
 PLACEHOLDERS = re.compile(r"TODO|\[Provide|lorem|\bnan\b", re.IGNORECASE)
-
-
-def load_builder():
-    """scripts/build_report.py as a module (it is a script, not part of the package)."""
-    if "build_report" in sys.modules:
-        return sys.modules["build_report"]
-    spec = importlib.util.spec_from_file_location("build_report", REPO / "scripts" /
-                                                  "build_report.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_report"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-def copy_docs(target: Path) -> Path:
-    """The repository's docs/ (hand-written pages, notebook, css) in a scratch folder."""
-    shutil.copytree(REPO / "docs", target, ignore=shutil.ignore_patterns("figures"))
-    return target
-
-
-def render(results: Path, docs: Path, *extra: str) -> int:
-    return load_builder().main(["--no-train", "--results-dir", str(results),
-                                "--docs-dir", str(docs), *extra])
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
