@@ -166,10 +166,11 @@ def read_builds(results_dir: Path) -> list[dict]:
 
 
 def record_build(results_dir: Path, build: dict) -> None:
-    """Append one training build (wall time, runs, parallelism) to ``course_build.json``."""
-    builds = read_builds(results_dir) + [build]
+    """Add or update one training build in ``course_build.json`` (matched by its
+    ``started_at``), so a build that is killed halfway still leaves its record so far."""
+    builds = [b for b in read_builds(results_dir) if b.get("started_at") != build.get("started_at")]
     write_json(Path(results_dir) / BUILDS_FILE, {"schema_version": SCHEMA_VERSION,
-                                                 "builds": builds})
+                                                 "builds": builds + [build]})
 
 
 def save_weights(state_dict: dict, path: Path) -> None:

@@ -156,6 +156,9 @@ def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespa
     print(f"training {len(pending)} run(s), {jobs} at a time, {threads} thread(s) each",
           flush=True)
     started_at, wall_start = datetime.now(timezone.utc), time.perf_counter()
+    build = {"started_at": started_at.isoformat(timespec="seconds"), "wall_seconds": 0.0,
+             "runs": [], "failed": [], "planned": len(pending), "jobs": jobs,
+             "threads_per_job": threads, "cpu_count": os.cpu_count(), "device": args.device}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(train_one, model, seed, args, results_dir, threads)
                    for model, seed in pending]
@@ -164,20 +167,16 @@ def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespa
             if error:
                 tally.failed.append(label)
                 print(f"{label:<20} FAILED: {error}", flush=True)
-                continue
-            tally.trained.append(label)
-            last = record["epochs"][-1]["test_accuracy"]
-            seconds = record["provenance"]["training_seconds"]
-            print(f"{label:<20} trained: {last:.2f} % after {len(record['epochs'])} epochs "
-                  f"({seconds:.0f} s)", flush=True)
-    record_build(results_dir, {
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "wall_seconds": round(time.perf_counter() - wall_start, 1),
-        "runs": [f"{model.id} seed {seed}" for model, seed in pending],
-        "failed": list(tally.failed),
-        "jobs": jobs, "threads_per_job": threads, "cpu_count": os.cpu_count(),
-        "device": args.device,
-    })
+            else:
+                tally.trained.append(label)
+                last = record["epochs"][-1]["test_accuracy"]
+                seconds = record["provenance"]["training_seconds"]
+                print(f"{label:<20} trained: {last:.2f} % after {len(record['epochs'])} "
+                      f"epochs ({seconds:.0f} s)", flush=True)
+            # Recorded after every run: a build killed halfway keeps its record so far.
+            build.update(wall_seconds=round(time.perf_counter() - wall_start, 1),
+                         runs=list(tally.trained), failed=list(tally.failed))
+            record_build(results_dir, build)
 
 
 def write_architectures(models: Sequence[CourseModel], results_dir: Path) -> int:

@@ -113,8 +113,9 @@ def test_build_records_accumulate_and_a_broken_file_is_ignored(tmp_path):
     from mnist_course.results import BUILDS_FILE, read_builds, record_build
 
     assert read_builds(tmp_path) == []
-    record_build(tmp_path, {"wall_seconds": 12.5, "runs": ["a seed 0"]})
-    record_build(tmp_path, {"wall_seconds": 3.0, "runs": []})
-    assert [b["wall_seconds"] for b in read_builds(tmp_path)] == [12.5, 3.0]
+    record_build(tmp_path, {"started_at": "t1", "wall_seconds": 12.5, "runs": ["a seed 0"]})
+    record_build(tmp_path, {"started_at": "t2", "wall_seconds": 3.0, "runs": []})
+    record_build(tmp_path, {"started_at": "t2", "wall_seconds": 9.0, "runs": ["b seed 1"]})
+    assert [b["wall_seconds"] for b in read_builds(tmp_path)] == [12.5, 9.0]  # t2 updated
     (tmp_path / BUILDS_FILE).write_text("{not json")
     assert read_builds(tmp_path) == []
