@@ -6,17 +6,21 @@ mtime-for-mtime) identical, so ``git status`` stays clean and MkDocs reloads not
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..models import FINAL_MODEL_ID
-from ..results import atomic_write_bytes, read_builds
+from ..results import atomic_write_bytes, dump_json, read_builds
 from .course import ModelResults, load_course
 from .render import GENERATED_MARK, Site, docs_path, render_pages
 
 FIGURES_DIR = "figures"
+MANIFEST = "inputs.json"
+PLOTS_SOURCE = Path(__file__).resolve().parent.parent / "plots.py"
 
 
 @dataclass
@@ -46,24 +50,48 @@ def _copy_figures(produced: dict[str, Path], docs_dir: Path, folder: str,
     return paths
 
 
+def figure_key(*inputs: object) -> str:
+    """What a set of figures is drawn from: the records and the plotting code itself."""
+    digest = hashlib.sha256(PLOTS_SOURCE.read_bytes())
+    digest.update(json.dumps(inputs, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
 def make_figures(course: list[ModelResults], docs_dir: Path,
                  log: WriteLog) -> dict[str, dict[str, str]]:
-    """Draw every figure into a scratch folder, then copy the ones that changed."""
-    from .. import plots  # matplotlib is slow to import; only the figure step needs it
+    """Draw the figures whose inputs changed; reuse the others.
 
+    ``docs/figures/inputs.json`` keeps, per folder, the key of what its figures were drawn
+    from; drawing all of them takes most of a rebuild, so unchanged ones are not redrawn.
+    """
+    manifest_path = docs_path(docs_dir, f"{FIGURES_DIR}/{MANIFEST}")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    trained = {r.model.id: r.records for r in course if r.trained}
+    steps = {r.model.id: r.model.step for r in course}
+    jobs = {model_id: (figure_key(records), records) for model_id, records in trained.items()}
+    if trained:
+        jobs["course"] = (figure_key(trained, steps, FINAL_MODEL_ID), None)
     figures: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="mnist-course-figures-") as scratch:
-        scratch_dir = Path(scratch)
-        for results in course:
-            if not results.trained:
+        for folder, (key, records) in jobs.items():
+            known = manifest.get(folder, {})
+            files = known.get("files", {})
+            if known.get("key") == key and all(docs_path(docs_dir, f).exists()
+                                               for f in files.values()):
+                figures[folder] = files
+                log.unchanged.extend(docs_path(docs_dir, f) for f in files.values())
                 continue
-            produced = plots.model_figures(results.records, scratch_dir / results.model.id)
-            figures[results.model.id] = _copy_figures(produced, docs_dir, results.model.id, log)
-        trained = {r.model.id: r.records for r in course if r.trained}
-        if trained:
-            produced = plots.course_figures(trained, {r.model.id: r.model.step for r in course},
-                                            FINAL_MODEL_ID, scratch_dir / "course")
-            figures["course"] = _copy_figures(produced, docs_dir, "course", log)
+            from .. import plots  # matplotlib is slow to import: only when drawing
+
+            out = Path(scratch) / folder
+            produced = (plots.model_figures(records, out) if records is not None else
+                        plots.course_figures(trained, steps, FINAL_MODEL_ID, out))
+            figures[folder] = _copy_figures(produced, docs_dir, folder, log)
+    keys = {folder: {"key": key, "files": figures[folder]} for folder, (key, _) in jobs.items()}
+    write_if_changed(manifest_path, dump_json(keys).encode("utf-8"), log)
     return figures
 
 
