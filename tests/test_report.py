@@ -101,6 +101,11 @@ def test_nav_lists_every_generated_page(site):
     generated = {str(p.relative_to(site["docs"])) for p in site["docs"].rglob("*.md")}
     assert generated <= listed
     assert "reuse.ipynb" in listed
+    entries = {path: title for section in nav if isinstance(section, dict)
+               for value in section.values() if isinstance(value, list)
+               for item in value if isinstance(item, dict) for title, path in item.items()}
+    for model in COURSE:  # the sidebar names each model as its page does
+        assert entries[model_page(model)] == model.title, model.id
 
 
 def test_second_render_is_byte_identical(site):
