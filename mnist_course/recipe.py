@@ -75,6 +75,9 @@ class Recipe:
     final_div_factor: float = 100.0  # onecycle: final LR = start LR / final_div_factor
     augmentation: Augmentation = field(default_factory=Augmentation)
     label_smoothing: float = 0.0  # target mass moved to other classes, 0..1
+    # onecycle: the cycle (warm-up + anneal) spans this many epochs and later epochs keep
+    # its final LR; 0 = all epochs. Ending the anneal early makes the last epochs steady.
+    anneal_epochs: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -90,6 +93,8 @@ class Recipe:
             problems.append(f"lr must be a positive number (got {self.lr})")
         if not 0 <= self.label_smoothing < 1:
             problems.append("label_smoothing must be in [0, 1)")
+        if not 0 <= self.anneal_epochs <= self.epochs:
+            problems.append(f"anneal_epochs must be between 0 and epochs ({self.epochs})")
         if problems:
             raise UsageError("bad recipe: " + "; ".join(problems))
 
@@ -126,7 +131,9 @@ class Recipe:
             "none": "constant LR",
             "step": f"StepLR (×{self.gamma:g} every {self.step_size} epochs)",
             "plateau": f"ReduceLROnPlateau (×{self.gamma:g})",
-            "onecycle": f"OneCycle (peak at {self.warmup_fraction:.0%})",
+            "onecycle": f"OneCycle (peak at {self.warmup_fraction:.0%}"
+                        + (f" of {self.anneal_epochs} epochs, then its final LR"
+                           if self.anneal_epochs else "") + ")",
         }[self.schedule])
         if self.augmentation.enabled:
             parts.append("augmentation: " + self.augmentation.describe())
@@ -136,10 +143,18 @@ class Recipe:
 
 
 
+# Recipe fields added after the first course runs, with the value that reproduces the
+# behaviour from before they existed. At that value they stay out of the cache key, so
+# adding an option does not make every stored run look stale.
+FIELDS_ADDED_LATER = {"anneal_epochs": 0}
+
+
 def cache_key(architecture: Any, recipe: Recipe, seed: int, train_subset: int | None) -> str:
     """What decides a run's numbers: the model's layers, the recipe, the seed, the data
     subset and the engine version. The report builder retrains a run when this changes."""
-    material = json.dumps({"architecture": architecture, "recipe": recipe.to_dict(),
+    fields = {name: value for name, value in recipe.to_dict().items()
+              if not (name in FIELDS_ADDED_LATER and value == FIELDS_ADDED_LATER[name])}
+    material = json.dumps({"architecture": architecture, "recipe": fields,
                            "seed": seed, "train_subset": train_subset,
                            "engine": ENGINE_VERSION}, sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()[:16]

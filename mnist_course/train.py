@@ -68,7 +68,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_e
             optimizer, mode="min", factor=recipe.gamma, patience=recipe.patience)
     if recipe.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch,
+            optimizer, max_lr=recipe.lr, epochs=recipe.anneal_epochs or recipe.epochs,
+            steps_per_epoch=steps_per_epoch,
             pct_start=recipe.warmup_fraction, div_factor=recipe.div_factor,
             final_div_factor=recipe.final_div_factor,
             anneal_strategy="cos", cycle_momentum=recipe.optimizer == "sgd")
@@ -210,7 +211,10 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if scheduler is not None and recipe.schedule == "onecycle":
+            # OneCycleLR reaches its final LR at step total_steps - 1 and would climb again
+            # after it; a cycle shorter than the run holds that LR instead.
+            if (scheduler is not None and recipe.schedule == "onecycle"
+                    and scheduler.last_epoch < scheduler.total_steps - 1):
                 scheduler.step()
             loss_sum += loss.detach() * len(y)
             correct += (output.detach().argmax(dim=1) == y).sum()

@@ -119,3 +119,12 @@ def test_build_records_accumulate_and_a_broken_file_is_ignored(tmp_path):
     assert [b["wall_seconds"] for b in read_builds(tmp_path)] == [12.5, 9.0]  # t2 updated
     (tmp_path / BUILDS_FILE).write_text("{not json")
     assert read_builds(tmp_path) == []
+
+
+def test_anneal_epochs_is_checked_and_stays_out_of_old_cache_keys():
+    with pytest.raises(UsageError, match="anneal_epochs"):
+        Recipe(epochs=15, anneal_epochs=16)
+    base = cache_key([], Recipe(schedule="onecycle"), 0, None)
+    assert base == cache_key([], Recipe(schedule="onecycle", anneal_epochs=0), 0, None)
+    assert base != cache_key([], Recipe(schedule="onecycle", anneal_epochs=12), 0, None)
+    assert "of 12 epochs" in Recipe(schedule="onecycle", anneal_epochs=12).describe()

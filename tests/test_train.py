@@ -122,3 +122,27 @@ def test_quick_check_never_overwrites_a_course_result(mnist, tmp_path):
     with pytest.raises(UsageError, match="full course run"):
         run_course_model(get_model("s1_skeleton"), mnist.subset(100), tmp_path, epochs=1,
                          progress=False)
+
+
+def test_one_cycle_ends_early_and_holds_its_final_learning_rate():
+    from dataclasses import replace
+
+    from mnist_course.data import MNISTData
+    from mnist_course.recipe import Recipe
+
+    generator = torch.Generator().manual_seed(0)
+    data = MNISTData(torch.rand(64, 1, 28, 28, generator=generator),
+                     torch.randint(0, 10, (64,), generator=generator),
+                     torch.rand(32, 1, 28, 28, generator=generator),
+                     torch.randint(0, 10, (32,), generator=generator))
+    recipe = Recipe(epochs=3, batch_size=16, lr=0.1, schedule="onecycle", anneal_epochs=2)
+    torch.manual_seed(0)
+    _, trace = fit(get_model("s3_lean").build(), recipe, data, progress=False)
+    final_lr = 0.1 / recipe.div_factor / recipe.final_div_factor
+    third_epoch = [lr for epoch, lr in trace if epoch >= 2]
+    assert third_epoch and all(lr == pytest.approx(final_lr) for lr in third_epoch)
+    assert max(lr for _, lr in trace) == pytest.approx(0.1, rel=0.05)
+    # the whole-run cycle (the default) is still annealing in its last epoch
+    _, full = fit(get_model("s3_lean").build(), replace(recipe, anneal_epochs=0), data,
+                  progress=False)
+    assert [lr for epoch, lr in full if epoch >= 2][0] > final_lr * 2
