@@ -36,16 +36,16 @@ def test_totals_match_the_model_for_every_course_model(course_model):
 
 def test_s3_final_rows():
     rows = layer_summary(get_model("s3_final").build())["rows"]
-    # conv1: 1 -> 10 channels, 3x3, no bias (batch norm follows): 90 weights
-    assert rows[0] == {"name": "layers.conv1", "kind": "Conv2d", "output_shape": [10, 26, 26],
-                       "params": 90}
+    # conv1: 1 -> 8 channels, 3x3, no bias (batch norm follows): 72 weights
+    assert rows[0] == {"name": "layers.conv1", "kind": "Conv2d", "output_shape": [8, 26, 26],
+                       "params": 72}
     assert rows[1] == {"name": "layers.bn1", "kind": "BatchNorm2d",
-                       "output_shape": [10, 26, 26], "params": 20}  # scale + shift
+                       "output_shape": [8, 26, 26], "params": 16}  # scale + shift
     assert rows[2]["kind"] == "ReLU" and rows[2]["params"] == 0
     gap = next(row for row in rows if row["name"] == "layers.gap")
     assert gap["output_shape"] == [16, 1, 1]
     # the classifier: 1x1 convolution 16 -> 10 with bias
-    assert rows[-1] == {"name": "layers.conv7", "kind": "Conv2d", "output_shape": [10, 1, 1],
+    assert rows[-1] == {"name": "layers.conv8", "kind": "Conv2d", "output_shape": [10, 1, 1],
                         "params": 170}
     assert not any(row["kind"] in ("Sequential", "CourseNet") for row in rows)
 
@@ -86,7 +86,7 @@ def test_training_mode_is_restored():
 
 def test_architecture_record_of_s3_final():
     record = architecture_record(get_model("s3_final").build())
-    assert record["total_params"] == 7604 == sum(row["params"] for row in record["layers"])
+    assert record["total_params"] == 7526 == sum(row["params"] for row in record["layers"])
     assert record["has_linear"] is False
     assert record["final_rf"] == 28 == record["receptive_field"][-1]["rf_out"]
     assert "height" in record["receptive_field_note"]
