@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mnist_course.cli import OneLineParser, positive_int
-from mnist_course.errors import CourseError, DataError, UsageError
+from mnist_course.errors import CourseError, UsageError
 from mnist_course.models import COURSE, CourseModel, get_model
 from mnist_course.report.course import CURRENT, MISSING, run_state, seeds_for
 from mnist_course.report.notebook import execute_notebook, notebook_is_stale
@@ -254,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"build_report.py: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, UsageError | DataError) else exc.exit_code
+        return exc.exit_code  # 2 for usage and data problems, 3 for unreadable results
     except KeyboardInterrupt:
         print("build_report.py: interrupted; finished runs are kept, a killed run resumes "
               "from its checkpoint next time", file=sys.stderr)
