@@ -98,6 +98,12 @@ class Recipe:
         if problems:
             raise UsageError("bad recipe: " + "; ".join(problems))
 
+    def with_epochs(self, epochs: int) -> Recipe:
+        """The same recipe for a different number of epochs (quick checks, benchmarks); a
+        one-cycle that would end after the new last epoch spans the whole run instead."""
+        anneal = self.anneal_epochs if self.anneal_epochs <= epochs else 0
+        return dataclasses.replace(self, epochs=epochs, anneal_epochs=anneal)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

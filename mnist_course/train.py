@@ -10,7 +10,6 @@ checkpoints each epoch and resumes a killed run exactly where it stopped.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import math
 import platform
@@ -351,7 +350,7 @@ def run_course_model(
     """
     recipe = course_model.recipe
     if epochs is not None:
-        recipe = dataclasses.replace(recipe, epochs=epochs)
+        recipe = recipe.with_epochs(epochs)
     quick = epochs is not None or data.train_subset is not None
     path = store.metrics_path(results_dir, course_model.id, seed)
     if quick and path.exists():

@@ -129,8 +129,6 @@ def run_students(args) -> dict:
 
 def run_engine(args) -> dict:
     """mnist_course.fit with the course recipe; timing from its per-epoch records."""
-    import dataclasses
-
     import torch
 
     from mnist_course.data import load_mnist
@@ -141,7 +139,7 @@ def run_engine(args) -> dict:
     course = get_model(MODEL_ID)
     torch.manual_seed(0)
     model = course.build()
-    recipe = dataclasses.replace(course.recipe, epochs=args.epochs)
+    recipe = course.recipe.with_epochs(args.epochs)
     records, _ = fit(model, recipe, data, seed=0, progress=False)
     model.to(memory_format=torch.channels_last)
     start = time.perf_counter()

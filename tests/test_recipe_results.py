@@ -128,3 +128,6 @@ def test_anneal_epochs_is_checked_and_stays_out_of_old_cache_keys():
     assert base == cache_key([], Recipe(schedule="onecycle", anneal_epochs=0), 0, None)
     assert base != cache_key([], Recipe(schedule="onecycle", anneal_epochs=12), 0, None)
     assert "of 12 epochs" in Recipe(schedule="onecycle", anneal_epochs=12).describe()
+    # a quick check with fewer epochs than the cycle anneals over its whole run
+    assert Recipe(schedule="onecycle", anneal_epochs=12).with_epochs(2).anneal_epochs == 0
+    assert Recipe(schedule="onecycle", anneal_epochs=12).with_epochs(13).anneal_epochs == 12
