@@ -279,8 +279,15 @@ def git_commit() -> str | None:
 
 
 def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU model as /proc/cpuinfo gives it."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
     return platform.processor() or platform.machine() or "cpu"
 
 
@@ -295,20 +302,10 @@ def provenance(device: torch.device) -> dict[str, Any]:
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "device": device.type,
-        "device_name": _cpu_model() if device.type == "cpu" else device_name(device),
+        "device_name": device_name(device),
         "threads": torch.get_num_threads(),
         "git_commit": git_commit(),
     }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "cpu"
 
 
 def final_evaluation(model: nn.Module, data: MNISTData, keep: int = 24) -> dict[str, Any]:

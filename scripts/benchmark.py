@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 MODEL_ID = "s3_final"
 
@@ -185,6 +183,8 @@ def main(argv=None) -> None:
         return
     import torch
 
+    from mnist_course.train import device_name
+
     if args.threads:
         torch.set_num_threads(args.threads)
     flops = training_flops_per_image()
@@ -203,8 +203,7 @@ def main(argv=None) -> None:
         ("peak resident memory (MiB)", lambda r: r["peak_rss_mib"], "{:,.0f}"),
         ("test accuracy after the run (%)", lambda r: r["test_accuracy"], "{:.2f}"),
     ]
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
+    cpu = device_name(torch.device("cpu"))
     print(f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{results['engine']['threads']} threads")
     print(f"model: {MODEL_ID}, {flops / 1e6:.1f} MFLOP per training image (forward + backward); "
