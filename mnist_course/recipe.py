@@ -78,6 +78,10 @@ class Recipe:
     # onecycle: the cycle (warm-up + anneal) spans this many epochs and later epochs keep
     # its final LR; 0 = all epochs. Ending the anneal early makes the last epochs steady.
     anneal_epochs: int = 0
+    # Before each test pass, recompute batch norm's statistics on this many training images
+    # (the first N, not augmented) with the weights being tested; 0 = use the running
+    # averages, which follow the last ~20 batches and so lag and jitter with them.
+    bn_recalibration: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -93,6 +97,8 @@ class Recipe:
             problems.append(f"lr must be a positive number (got {self.lr})")
         if not 0 <= self.label_smoothing < 1:
             problems.append("label_smoothing must be in [0, 1)")
+        if self.bn_recalibration < 0:
+            problems.append(f"bn_recalibration must be >= 0 (got {self.bn_recalibration})")
         if not 0 <= self.anneal_epochs <= self.epochs:
             problems.append(f"anneal_epochs must be between 0 and epochs ({self.epochs})")
         if problems:
@@ -145,6 +151,9 @@ class Recipe:
             parts.append("augmentation: " + self.augmentation.describe())
         if self.label_smoothing:
             parts.append(f"label smoothing {self.label_smoothing:g}")
+        if self.bn_recalibration:
+            parts.append(f"batch-norm statistics recomputed on {self.bn_recalibration:,} "
+                         "training images before each test")
         return ", ".join(parts)
 
 
@@ -152,7 +161,7 @@ class Recipe:
 # Recipe fields added after the first course runs, with the value that reproduces the
 # behaviour from before they existed. At that value they stay out of the cache key, so
 # adding an option does not make every stored run look stale.
-FIELDS_ADDED_LATER = {"anneal_epochs": 0}
+FIELDS_ADDED_LATER = {"anneal_epochs": 0, "bn_recalibration": 0}
 
 
 def cache_key(architecture: Any, recipe: Recipe, seed: int, train_subset: int | None) -> str:

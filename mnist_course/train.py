@@ -106,6 +106,35 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                       torch.cat(confidence).cpu())
 
 
+@torch.no_grad()
+def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor,
+                           batch_size: int = EVAL_BATCH, channels_last: bool = False) -> None:
+    """Replace every batch norm's running mean and variance by their average over
+    ``images`` ([0, 1], (N, 1, 28, 28)), computed with the model's current weights.
+
+    The running averages kept during training mostly reflect the last few batches, seen
+    with slightly older weights; recomputing them makes the test pass see the statistics
+    of the network actually being tested. Only the statistics change, never the weights.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    model.eval()  # dropout stays off; only the batch norms gather statistics
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # None: an equal-weight average over all batches seen
+        norm.train()
+    for start in range(0, len(images), batch_size):
+        x = normalize(images[start:start + batch_size])
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        model(x)
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+        norm.eval()
+
+
 @dataclass
 class TrainState:
     """What a checkpoint holds; enough to continue a run bit for bit."""
@@ -234,6 +263,9 @@ def fit(
         if not math.isfinite(train_loss):
             raise DivergedError(f"training diverged in epoch {epoch}: the mean loss is "
                                 f"{train_loss}; lower the learning rate ({recipe.lr:g})")
+        if recipe.bn_recalibration:
+            recalibrate_batch_norm(model, data.train_images[:recipe.bn_recalibration],
+                                   channels_last=channels_last)
         test = evaluate(model, data.test_images, data.test_labels, channels_last=channels_last)
         if scheduler is not None and recipe.schedule == "step":
             scheduler.step()

@@ -131,3 +131,13 @@ def test_anneal_epochs_is_checked_and_stays_out_of_old_cache_keys():
     # a quick check with fewer epochs than the cycle anneals over its whole run
     assert Recipe(schedule="onecycle", anneal_epochs=12).with_epochs(2).anneal_epochs == 0
     assert Recipe(schedule="onecycle", anneal_epochs=12).with_epochs(13).anneal_epochs == 12
+
+
+def test_bn_recalibration_is_checked_and_stays_out_of_old_cache_keys():
+    with pytest.raises(UsageError, match="bn_recalibration"):
+        Recipe(bn_recalibration=-1)
+    base = cache_key([], Recipe(), 0, None)
+    assert base == cache_key([], Recipe(bn_recalibration=0), 0, None)
+    assert base != cache_key([], Recipe(bn_recalibration=10_000), 0, None)
+    assert "recomputed on 10,000 training images" in Recipe(bn_recalibration=10_000).describe()
+    assert "batch-norm" not in Recipe().describe()

@@ -146,3 +146,28 @@ def test_one_cycle_ends_early_and_holds_its_final_learning_rate():
     _, full = fit(get_model("s3_lean").build(), replace(recipe, anneal_epochs=0), data,
                   progress=False)
     assert [lr for epoch, lr in full if epoch >= 2][0] > final_lr * 2
+
+
+def test_recalibrated_batch_norm_holds_the_statistics_of_the_given_images():
+    from mnist_course.data import normalize
+    from mnist_course.train import recalibrate_batch_norm
+
+    torch.manual_seed(0)
+    model = get_model("s3_lean").build()
+    first_conv, first_norm = model.layers[0], model.layers[1]
+    assert isinstance(first_norm, torch.nn.BatchNorm2d)
+    images = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k}
+    recalibrate_batch_norm(model, images, batch_size=16)
+    with torch.no_grad():
+        features = first_conv(normalize(images))  # (64, C, 26, 26): what the norm sees
+    batches = features.split(16)
+    expected_mean = torch.stack([b.mean(dim=(0, 2, 3)) for b in batches]).mean(0)
+    expected_var = torch.stack([b.var(dim=(0, 2, 3)) for b in batches]).mean(0)
+    assert torch.allclose(first_norm.running_mean, expected_mean, atol=1e-5)
+    assert torch.allclose(first_norm.running_var, expected_var, rtol=1e-3)
+    # the weights are untouched, and the norms are back to their usual settings
+    after = {k: v for k, v in model.state_dict().items() if "running" not in k
+             and "num_batches" not in k}
+    assert all(torch.equal(after[k], weights[k]) for k in after)
+    assert first_norm.momentum == 0.1 and not first_norm.training

@@ -101,15 +101,16 @@ CAPACITY = CourseModel(
     step=2,
     title="Capacity back under the budget",
     target=(
-        "Spend the parameters GAP freed on depth: a fourth 3x3 convolution after the pool "
-        "(12-14-14-16 channels) shrinks the last map from 6x6 to 4x4 and lets every output "
-        "see 22 pixels before GAP instead of 18.",
+        "Spend the parameters GAP freed on capacity: a fourth 3x3 convolution after the "
+        "pool (12-14-14-16 channels) shrinks the last map from 6x6 to 4x4 and lets every "
+        "output see 22 pixels before GAP instead of 18, and the 1x1 transition keeps 10 "
+        "channels instead of squeezing the 12 it receives down to 8.",
         "Stay under 8,000 parameters with everything else unchanged.",
     ),
     architecture=with_dropout(with_batch_norm((
         Conv(8), Conv(12),  # 28 -> 26 -> 24, receptive field 5
         MaxPool(),  # 24 -> 12
-        Conv(8, kernel=1),  # transition: 12 -> 8 channels
+        Conv(10, kernel=1),  # transition: 12 -> 10 channels
         Conv(12), Conv(14), Conv(14), Conv(16),  # 12 -> 10 -> 8 -> 6 -> 4, field 22
         GlobalAvgPool(),
         Conv(10, kernel=1, relu=False),
@@ -117,8 +118,8 @@ CAPACITY = CourseModel(
     recipe=PLAIN_SGD,
     previous="s2_gap",
     analysis="""
-The extra layer took the model from {{ prev.params|count }} to {{ m.params|count }} parameters,
-still under the budget of {{ budget.params|count }}. The last five epochs average
+The extra layer and the wider transition took the model from {{ prev.params|count }} to
+{{ m.params|count }} parameters, still under the budget of {{ budget.params|count }}. The last five epochs average
 {{ m.last5_mean|pct }} ({{ (m.last5_mean - prev.last5_mean)|pts }}), with a best epoch of
 {{ m.best_test|pct }}.
 {% if m.consistent %}It holds the bar in every one of the last five epochs already (lowest
