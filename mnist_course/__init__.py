@@ -30,7 +30,8 @@ from .summary import check_requirements, summarize, summarize_seeds  # noqa: E40
 # rebinds the package attribute, so it is imported from mnist_course.receptive_field.
 _LAZY = {
     "MNISTData": "data", "load_mnist": "data", "random_affine": "data", "normalize": "data",
-    "fit": "train", "evaluate": "train", "pick_device": "train",
+    "fit": "train", "evaluate": "train", "recalibrate_batch_norm": "train",
+    "pick_device": "train",
     "layer_summary": "layers",
 }
 
