@@ -140,6 +140,7 @@ class SeedsSummary:
     worst_last5: float  # the lowest test accuracy of any seed's last 5 epochs
     mean_last5: float  # mean over seeds of each seed's last-5 mean
     sd_last5: float  # sample standard deviation of those means (0 for one seed)
+    widest_spread_last5: float  # largest (max - min) of one seed's last 5 test accuracies
     all_pass: bool
     failing: list[str]  # "seed N" for each seed that misses a requirement
     requirements: list[dict]  # per requirement: name, passed on all seeds, worst measured
@@ -168,6 +169,7 @@ def summarize_seeds(records: list[dict]) -> SeedsSummary:
         worst_last5=min(s.last5_min for s in summaries),
         mean_last5=round(statistics.fmean(means), 4),
         sd_last5=round(statistics.stdev(means), 4) if len(means) > 1 else 0.0,
+        widest_spread_last5=round(max(s.last5_max - s.last5_min for s in summaries), 4),
         all_pass=all(all(c.passed for c in check) for check in checks),
         failing=[f"seed {r['seed']}" for r, check in zip(runs, checks, strict=True)
                  if not all(c.passed for c in check)],

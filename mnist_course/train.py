@@ -130,7 +130,7 @@ def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor,
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         model(x)
-    for norm, momentum in zip(norms, momenta):
+    for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
         norm.eval()
 

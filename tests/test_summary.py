@@ -1,3 +1,4 @@
+import pytest
 from conftest import fake_record
 
 from mnist_course.summary import ACCURACY_BAR, check_requirements, summarize, summarize_seeds
@@ -48,5 +49,7 @@ def test_seeds_summary_names_failing_seeds():
     assert seeds.count == 2 and not seeds.all_pass and seeds.failing == ["seed 1"]
     assert seeds.worst_last5 == ACCURACY_BAR - 0.01
     assert seeds.sd_last5 > 0
+    last5 = PASSING[-5:]
+    assert seeds.widest_spread_last5 == pytest.approx(max(last5) - (ACCURACY_BAR - 0.01))
     assert seeds.requirements[2]["passed"] is False
     assert [p["passed"] for p in seeds.requirements[2]["per_seed"]] == [True, False]
