@@ -113,8 +113,8 @@ With weight decay in place of dropout, training accuracy ends at {{ m.final_trai
 {{ m.last5_mean|pct }} ({{ (m.last5_mean - prev.last5_mean)|pts }}), lowest {{ m.last5_min|pct }}.
 Across {{ seeds.count }} seeds the lowest of any last-five epoch is {{ seeds.worst_last5|pct }} and
 the mean of the last five epochs is {{ seeds.mean_last5|pct }} ± {{ seeds.sd_last5|round(3) }}.
-With batch-norm statistics recomputed for every test pass, no seed's last five epochs spread over
-more than {{ seeds.widest_spread_last5|round(2) }} points (seed 0 of the one-cycle model: {{ (prev.last5_max - prev.last5_min)|round(2) }}).
+With batch-norm statistics recomputed for every test pass, each seed's last five epochs stay
+within {{ seeds.widest_spread_last5|round(2) }} points of each other.
 {% if seeds.all_pass %}Every seed meets every requirement with {{ m.params|count }} parameters: this is the
 model that solves the assignment.{% else %}{{ seeds.failing|length }} of {{ seeds.count }} seeds miss a requirement
 ({{ seeds.failing|join(', ') }}), so the assignment is not met on every seed yet.{% endif %}
