@@ -83,6 +83,13 @@ class Evaluation:
     confidence: torch.Tensor  # (N,) probability of the predicted class
 
 
+def model_input(images: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """A batch of [0, 1] images as the network takes it: normalised, and in the
+    channels_last layout when the model is (the same layout on both sides avoids copies)."""
+    x = normalize(images)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
              batch_size: int = EVAL_BATCH, channels_last: bool = False) -> Evaluation:
@@ -91,9 +98,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     total_loss = torch.zeros((), device=images.device)
     predictions, confidence = [], []
     for start in range(0, len(images), batch_size):
-        x = normalize(images[start:start + batch_size])
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = model_input(images[start:start + batch_size], channels_last)
         y = labels[start:start + batch_size]
         log_probs = torch.log_softmax(model(x).float(), dim=1)  # (B, 10)
         total_loss += F.nll_loss(log_probs, y, reduction="sum")
@@ -126,9 +131,7 @@ def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor,
         norm.momentum = None  # None: an equal-weight average over all batches seen
         norm.train()
     for start in range(0, len(images), batch_size):
-        x = normalize(images[start:start + batch_size])
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = model_input(images[start:start + batch_size], channels_last)
         model(x)
     for norm, momentum in zip(norms, momenta, strict=True):
         norm.momentum = momentum
@@ -230,9 +233,7 @@ def fit(
         for step, index in enumerate(shuffled_batches(n_train, recipe.batch_size, generator,
                                                       device)):
             x = random_affine(data.train_images[index], recipe.augmentation, generator)
-            x = normalize(x)  # (B, 1, 28, 28)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = model_input(x, channels_last)  # (B, 1, 28, 28)
             y = data.train_labels[index]  # (B,)
             output = model(x)  # (B, 10) log-probabilities (or logits for student models)
             loss = F.cross_entropy(output, y, label_smoothing=recipe.label_smoothing)
