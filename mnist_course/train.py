@@ -30,7 +30,14 @@ from .data import MNISTData, normalize, random_affine, shuffled_batches
 from .errors import DivergedError, ResultsError, UsageError
 from .recipe import Recipe, cache_key
 
-EVAL_BATCH = 2000  # images per forward pass at test time; larger batches amortise overhead
+# Images per forward pass at test time. On one CPU thread 500 is twice as fast as 2,000
+# (1.2 s against 2.5 s for the test set here: its activations stay in cache), and the
+# stored final and lean models score the same accuracy and loss (6 decimals) with either.
+EVAL_BATCH = 500
+# Images per batch when recomputing batch-norm statistics. Unlike the test pass this one
+# changes the numbers: the statistics are an average over batches of per-batch variances,
+# so the batch size is part of the method (500 moved a stored model by 2 test images).
+RECALIBRATION_BATCH = 2000
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -113,7 +120,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 @torch.no_grad()
 def recalibrate_batch_norm(model: nn.Module, images: torch.Tensor,
-                           batch_size: int = EVAL_BATCH, channels_last: bool = False) -> None:
+                           batch_size: int = RECALIBRATION_BATCH, channels_last: bool = False
+                           ) -> None:
     """Replace every batch norm's running mean and variance by their average over
     ``images`` ([0, 1], (N, 1, 28, 28)), computed with the model's current weights.
 

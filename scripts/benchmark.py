@@ -7,7 +7,9 @@ the same machine, each in its own subprocess (so peak memory is measured per var
   ToTensor(), Normalize(...)])``, a ``DataLoader`` (batch 128, shuffle, 2 workers), the eager
   model in the default memory format, a test pass every epoch;
 * mnist_course: the whole dataset as one tensor on the device, batched on-device
-  augmentation, channels_last, ``mnist_course.fit``.
+  augmentation, channels_last, ``mnist_course.fit``;
+* two mnist_course runs at once with one thread each, the way ``build_report.py`` trains
+  the course (small convolutions use a second thread poorly, a second run well).
 
 Printed side by side: training and evaluation images per second, seconds per epoch (train +
 test), the ratio, the training step's achieved GFLOP/s (FLOPs counted with
@@ -160,18 +162,39 @@ def run_variant(args) -> None:
     print(json.dumps(result))
 
 
-def measure(args, variant: str) -> dict:
+def start_variant(args, variant: str, threads: int | None) -> subprocess.Popen:
     command = [sys.executable, __file__, "--variant", variant, "--epochs", str(args.epochs),
                "--train-images", str(args.train_images)]
-    if args.threads:
-        command += ["--threads", str(args.threads)]
+    if threads:
+        command += ["--threads", str(threads)]
     if args.data_dir:
         command += ["--data-dir", args.data_dir]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def collect(process: subprocess.Popen, variant: str) -> dict:
+    stdout, stderr = process.communicate()
+    if process.returncode != 0:
         sys.exit(f"benchmark: the {variant} variant failed: "
-                 f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+                 f"{(stderr.strip().splitlines() or ['?'])[-1]}")
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def measure(args, variant: str) -> dict:
+    return collect(start_variant(args, variant, args.threads), variant)
+
+
+def measure_side_by_side(args) -> dict:
+    """Two engine runs at once, one thread each, as ``build_report.py`` trains the course:
+    per-run seconds are the slower run's, images per second the sum of both."""
+    runs = [start_variant(args, "engine", 1) for _ in range(2)]
+    first, second = (collect(run, "engine") for run in runs)
+    return {"train_seconds": max(first["train_seconds"], second["train_seconds"]) / 2,
+            "test_seconds": max(first["test_seconds"], second["test_seconds"]) / 2,
+            "epoch_seconds": max(first["train_seconds"] + first["test_seconds"],
+                                 second["train_seconds"] + second["test_seconds"]),
+            "peak_rss_mib": first["peak_rss_mib"] + second["peak_rss_mib"],
+            "test_accuracy": first["test_accuracy"], "threads": 1}
 
 
 def main(argv=None) -> None:
@@ -190,13 +213,15 @@ def main(argv=None) -> None:
     flops = training_flops_per_image()
     peak = matmul_peak_gflops()
     results = {name: measure(args, name) for name in ("students", "engine")}
+    results["pair"] = measure_side_by_side(args)
     test_images = 10000 * args.epochs
     train_images = args.train_images * args.epochs
     rows = [
         ("training images/s", lambda r: train_images / r["train_seconds"], "{:,.0f}"),
         ("evaluation images/s", lambda r: test_images / r["test_seconds"], "{:,.0f}"),
         ("seconds per epoch (train + test)",
-         lambda r: (r["train_seconds"] + r["test_seconds"]) / args.epochs, "{:.1f}"),
+         lambda r: r.get("epoch_seconds", r["train_seconds"] + r["test_seconds"]) / args.epochs,
+         "{:.1f}"),
         ("training GFLOP/s", lambda r: flops * train_images / r["train_seconds"] / 1e9, "{:.1f}"),
         ("share of matmul peak",
          lambda r: flops * train_images / r["train_seconds"] / 1e9 / peak, "{:.1%}"),
@@ -209,12 +234,20 @@ def main(argv=None) -> None:
     print(f"model: {MODEL_ID}, {flops / 1e6:.1f} MFLOP per training image (forward + backward); "
           f"{train_images:,} training images, {args.epochs} epoch(s); matmul peak "
           f"{peak:.0f} GFLOP/s")
-    print(f"{'':34} {'students loop':>14} {'mnist_course':>14} {'ratio':>8}")
+    print("columns: the students' loop; mnist_course (one run, all threads); ratio; "
+          "two mnist_course runs at once, one thread each (per-run epoch time, summed "
+          "images/s and memory); ratio")
+    print(f"{'':34} {'students loop':>14} {'mnist_course':>14} {'ratio':>8} "
+          f"{'2 runs x 1 thr':>15} {'ratio':>8}")
     for label, metric, fmt in rows:
-        a, b = metric(results["students"]), metric(results["engine"])
-        ratio = b / a if label != "seconds per epoch (train + test)" else a / b
-        shown = f"{ratio:.2f}x" if "accuracy" not in label and "memory" not in label else ""
-        print(f"{label:34} {fmt.format(a):>14} {fmt.format(b):>14} {shown:>8}")
+        base = metric(results["students"])
+        cells = [f"{label:34} {fmt.format(base):>14}"]
+        for name, width in (("engine", 14), ("pair", 15)):
+            value = metric(results[name])
+            ratio = value / base if label != "seconds per epoch (train + test)" else base / value
+            shown = f"{ratio:.2f}x" if "accuracy" not in label and "memory" not in label else ""
+            cells.append(f"{fmt.format(value):>{width}} {shown:>8}")
+        print(" ".join(cells))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -142,6 +142,20 @@ def train_one(model: CourseModel, seed: int, args: argparse.Namespace, results_d
     return label, None, load_metrics(metrics_path(results_dir, model.id, seed))
 
 
+def longest_first(pending: list[tuple[CourseModel, int]], results_dir: Path
+                  ) -> list[tuple[CourseModel, int]]:
+    """``pending`` ordered by the training time its last stored run took, longest first
+    (runs never trained before go first): with several jobs, no long run is left to start
+    alone at the end while the other workers sit idle."""
+    def last_seconds(run: tuple[CourseModel, int]) -> float:
+        try:
+            return float(load_metrics(metrics_path(results_dir, run[0].id, run[1]))
+                         ["provenance"]["training_seconds"])
+        except (CourseError, KeyError, TypeError, ValueError):
+            return float("inf")
+    return sorted(pending, key=last_seconds, reverse=True)  # stable: ties keep course order
+
+
 def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespace,
                   results_dir: Path, tally: Tally) -> None:
     """Train every pending run, ``--jobs`` at a time, printing a line as each finishes;
@@ -161,8 +175,8 @@ def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespa
              "threads_per_job": threads, "cpu_count": os.cpu_count(), "device": args.device}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(train_one, model, seed, args, results_dir, threads)
-                   for model, seed in pending]
-        for future in futures:
+                   for model, seed in longest_first(pending, results_dir)]
+        for future in as_completed(futures):
             label, error, record = future.result()
             if error:
                 tally.failed.append(label)

@@ -7,6 +7,7 @@ from torch import nn
 
 from mnist_course.models import COURSE, FINAL_MODEL_ID, LEAN_MODEL_ID, STEPS, get_model
 from mnist_course.models.blocks import describe_layer
+from mnist_course.models.network import MaskDropout
 from mnist_course.summary import PARAM_BUDGET
 
 
@@ -24,6 +25,21 @@ def test_every_model_builds_runs_forward_and_backward(course_model):
     assert out.shape == (4, 10)
     torch.nn.functional.nll_loss(out, torch.tensor([0, 1, 2, 3])).backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_mask_dropout_zeroes_p_of_the_values_and_keeps_the_mean():
+    torch.manual_seed(0)
+    dropout = MaskDropout(0.05)
+    x = torch.ones(400, 500, requires_grad=True)
+    y = dropout(x)
+    values = y.detach()
+    assert abs(float((values == 0).float().mean()) - 0.05) < 0.002
+    assert torch.unique(values).tolist() == [0.0, pytest.approx(1 / 0.95)]
+    assert abs(float(values.mean()) - 1.0) < 0.005
+    y.sum().backward()
+    assert torch.equal(x.grad, values)  # the gradient passes through the same mask
+    dropout.eval()
+    assert torch.equal(dropout(x), x)
 
 
 def test_three_steps_of_three_or_four_models():

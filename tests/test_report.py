@@ -183,3 +183,23 @@ def test_renders_honestly_with_no_results_at_all(tmp_path):
     for model in COURSE:
         assert "Not trained yet" in (docs / model_page(model)).read_text(), model.id
     assert "No course run is stored yet" in (docs / "reproduce.md").read_text()
+
+
+def test_longest_stored_runs_train_first_and_unknown_ones_before_them(tmp_path):
+    final = get_model(FINAL_MODEL_ID)
+    write_fixture_results(tmp_path, (final,))  # fixture seed s trains 15 x (20 + s) seconds
+    metrics_path(tmp_path, final.id, 2).unlink()
+    pending = [(final, seed) for seed in final.seeds]
+    ordered = load_builder().longest_first(pending, tmp_path)
+    assert [seed for _, seed in ordered] == [2, 4, 3, 1, 0]
+
+
+def test_notebook_hash_follows_its_cells_and_the_engine(monkeypatch):
+    from mnist_course.report import notebook
+
+    cells = {"cells": [{"cell_type": "code", "source": ["print(1)\n"]}]}
+    first = notebook.source_hash(cells)
+    assert notebook.source_hash({"cells": [{"cell_type": "code", "source": "print(1)\n"}]}) == first
+    assert notebook.source_hash({"cells": [{"cell_type": "code", "source": "print(2)"}]}) != first
+    monkeypatch.setattr(notebook, "ENGINE_VERSION", notebook.ENGINE_VERSION + 1)
+    assert notebook.source_hash(cells) != first  # a new engine re-runs the training cell

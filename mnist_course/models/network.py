@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .blocks import Conv, GlobalAvgPool, Layer, MaxPool
+
+
+class MaskDropout(nn.Dropout):
+    """``nn.Dropout`` whose CPU mask comes from ``torch.rand`` instead of ``bernoulli_``.
+
+    On the CPU, ``bernoulli_`` draws its mask about 3.6x slower than ``rand`` plus a
+    comparison (7.2 ms against 2.0 ms for a (128, 12, 24, 24) activation here); in the
+    step-2 models it took a quarter of every training step. Same distribution: each value
+    is zeroed with probability ``p`` and the survivors are scaled by 1 / (1 - p).
+    CUDA keeps PyTorch's fused dropout.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.device.type != "cpu":
+            return F.dropout(x, self.p, self.training, self.inplace)
+        keep = torch.rand_like(x).ge_(self.p).mul_(1 / (1 - self.p))  # 0 or 1/(1-p), x's layout
+        return x.mul_(keep) if self.inplace else x * keep
 
 
 class CourseNet(nn.Module):
@@ -35,7 +53,7 @@ class CourseNet(nn.Module):
                 if layer.relu:
                     self.layers.add_module(f"relu{n}", nn.ReLU(inplace=True))
                 if layer.dropout:
-                    self.layers.add_module(f"drop{n}", nn.Dropout(layer.dropout))
+                    self.layers.add_module(f"drop{n}", MaskDropout(layer.dropout))
                 channels = layer.out_channels
             elif isinstance(layer, MaxPool):
                 counters["pool"] += 1

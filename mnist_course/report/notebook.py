@@ -1,7 +1,8 @@
-"""The reuse notebook: executed for real, and only again when its cells change.
+"""The reuse notebook: executed for real, and only again when its cells or the engine change.
 
-A hash of the source cells is stored in the notebook's metadata after execution; when
-it still matches, the stored outputs belong to these cells and nothing is run.
+A hash of the source cells and the engine version is stored in the notebook's metadata
+after execution; when it still matches, the stored outputs belong to these cells and this
+engine (its training run gives the same numbers), and nothing is run.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from ..recipe import ENGINE_VERSION
 from ..results import atomic_write_bytes
 
 METADATA_KEY = "mnist_course"
@@ -19,7 +21,7 @@ METADATA_KEY = "mnist_course"
 def source_hash(notebook: dict) -> str:
     cells = [[cell["cell_type"], "".join(cell["source"]) if isinstance(cell["source"], list)
               else cell["source"]] for cell in notebook["cells"]]
-    return hashlib.sha256(json.dumps(cells).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(json.dumps([ENGINE_VERSION, cells]).encode("utf-8")).hexdigest()[:16]
 
 
 def notebook_is_stale(path: Path) -> bool:
