@@ -45,7 +45,8 @@ def run_state(results_dir: Path, model: CourseModel, seed: int) -> RunState:
     if record["quick_check"]:
         return RunState(seed, QUICK, "a quick check, not a full course run")
     if record["cache_key"] != expected_key(model, seed):
-        return RunState(seed, STALE, "the model, its recipe or the training engine changed since this run")
+        return RunState(seed, STALE,
+                        "the model, its recipe or the training engine changed since this run")
     return RunState(seed, CURRENT)
 
 
