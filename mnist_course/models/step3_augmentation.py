@@ -140,7 +140,7 @@ LEAN = CourseModel(
         GlobalAvgPool(),
         Conv(10, kernel=1, relu=False),
     )),
-    recipe=FINAL.recipe,
+    recipe=dataclasses.replace(FINAL.recipe, weight_decay=1e-3),
     previous="s3_final",
     seeds=COURSE_SEEDS,
     analysis="""
