@@ -62,7 +62,8 @@ def _classifier_params(record: dict) -> int:
         if layer.get("type") == "Conv":
             k, out = layer["kernel"], layer["out_channels"]
             bias = 0 if layer.get("batch_norm") else out
-            last = channels * out * k * k + bias
+            inputs_per_output = 1 if layer.get("depthwise") else channels
+            last = inputs_per_output * out * k * k + bias
             channels = out
     return last
 

@@ -26,6 +26,9 @@ class Conv:
     batch_norm: bool = False
     relu: bool = True
     dropout: float = 0.0  # probability; 2-D dropout would drop whole channels, too coarse here
+    # One kernel per input channel (groups = input channels); a 1x1 convolution after it
+    # mixes the channels. Together they cost k*k*C + C*C' weights instead of k*k*C*C'.
+    depthwise: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,18 @@ class GlobalAvgPool:
 Layer = Conv | MaxPool | GlobalAvgPool
 
 
+# Layer fields added after the first course runs, with the value that builds the layers
+# they had before. At that value they stay out of the JSON (and so out of every cache key),
+# so adding an option does not make the stored runs of older models look stale.
+FIELDS_ADDED_LATER = {"depthwise": False}
+
+
 def spec_to_json(spec: tuple[Layer, ...]) -> list[dict]:
     """A JSON-ready description of a spec: the layer type plus its fields."""
-    return [{"type": type(layer).__name__, **dataclasses.asdict(layer)} for layer in spec]
+    return [{"type": type(layer).__name__,
+             **{name: value for name, value in dataclasses.asdict(layer).items()
+                if not (name in FIELDS_ADDED_LATER and value == FIELDS_ADDED_LATER[name])}}
+            for layer in spec]
 
 
 def describe_layer(layer: Layer) -> str:
@@ -56,7 +68,8 @@ def describe_layer(layer: Layer) -> str:
             extras.append(f"dropout {layer.dropout:g}")
         pad = f", pad {layer.padding}" if layer.padding else ""
         tail = " + " + " + ".join(extras) if extras else ""
-        return f"conv {layer.kernel}x{layer.kernel} → {layer.out_channels}{pad}{tail}"
+        kind = "depthwise conv" if layer.depthwise else "conv"
+        return f"{kind} {layer.kernel}x{layer.kernel} → {layer.out_channels}{pad}{tail}"
     if isinstance(layer, MaxPool):
         return f"max-pool {layer.kernel}x{layer.kernel}"
     return "global average pool"

@@ -42,11 +42,16 @@ class CourseNet(nn.Module):
             if isinstance(layer, Conv):
                 counters["conv"] += 1
                 n = counters["conv"]
+                groups = channels if layer.depthwise else 1
+                if layer.out_channels % groups:
+                    raise ValueError(f"a depthwise convolution over {channels} channels needs "
+                                     f"a multiple of {channels} outputs, not "
+                                     f"{layer.out_channels}")
                 # A convolution followed by batch norm needs no bias: BN's shift replaces it.
                 self.layers.add_module(
                     f"conv{n}",
                     nn.Conv2d(channels, layer.out_channels, layer.kernel, padding=layer.padding,
-                              bias=not layer.batch_norm),
+                              groups=groups, bias=not layer.batch_norm),
                 )
                 if layer.batch_norm:
                     self.layers.add_module(f"bn{n}", nn.BatchNorm2d(layer.out_channels))
