@@ -27,17 +27,19 @@ BATCH_NORM = CourseModel(
     recipe=PLAIN_SGD,
     previous="s1_lightest",
     analysis="""
-{% if m.first_test > prev.first_test %}Batch norm gives the network a faster start: test accuracy after epoch 1 is
-{{ m.first_test|pct }}, against {{ prev.first_test|pct }} without it.{% else %}The first epoch is no faster
-with batch norm: {{ m.first_test|pct }} after epoch 1, against {{ prev.first_test|pct }} without it.{% endif %}
-Over the last five epochs the model averages {{ m.last5_mean|pct }}
-({{ (m.last5_mean - prev.last5_mean)|pts }}), for {{ (m.params - prev.params)|count }} extra
+{% if seeds.first_test_mean > prev_seeds.first_test_mean %}Batch norm gives the network a faster start: test accuracy after epoch 1 is
+{{ seeds.first_test_mean|pct }} on average over {{ seeds.count|plural('seed') }}, against {{ prev_seeds.first_test_mean|pct }} without it.{% else %}The first
+epoch is no faster with batch norm: {{ seeds.first_test_mean|pct }} after epoch 1 on average, against
+{{ prev_seeds.first_test_mean|pct }} without it, so the Target's faster start is not borne out.{% endif %}
+Over the last five epochs the model averages {{ seeds.mean_last5|pct }}
+({{ compare.difference|pts }}, {{ compare|noise_words }}), for {{ (m.params - prev.params)|count }} extra
 parameters (a scale and a shift per channel; the removed biases pay for part of it).
-{% if m.overfitting %}
-But training accuracy now ends at {{ m.final_train|pct }}, {{ m.gap|pts }} above test:
+{% if not compare.higher %}The higher ceiling the Target expected is not borne out on these seeds.{% endif %}
+{% if seeds.gap_mean > budget.overfit_gap %}
+But training accuracy now ends at {{ seeds.final_train_mean|pct }} on average, {{ seeds.gap_mean|pts }} above test:
 the network fits the training set faster than it generalises. That gap is dropout's job.
 {% else %}
-Training accuracy ({{ m.final_train|pct }}) stays close to test accuracy, so there is
+Training accuracy ({{ seeds.final_train_mean|pct }} on average) stays close to test accuracy, so there is
 little over-fitting for dropout to remove; we add it anyway to see what it costs.
 {% endif %}
 """,
@@ -56,12 +58,13 @@ DROPOUT_MODEL = CourseModel(
     recipe=PLAIN_SGD,
     previous="s2_batchnorm",
     analysis="""
-With dropout the final gap between train and test accuracy is {{ m.gap|pts }}
-(it was {{ prev.gap|pts }}).
-{% if m.gap < prev.gap %}Dropout did what it is for: the training set is harder to memorise.{% else %}
-The gap did not shrink, so over-fitting was not what held this model back.{% endif %}
-Test accuracy over the last five epochs averages {{ m.last5_mean|pct }}
-({{ (m.last5_mean - prev.last5_mean)|pts }}); the lowest is {{ m.last5_min|pct }}.
+With dropout the final gap between train and test accuracy averages {{ seeds.gap_mean|pts }} over
+{{ seeds.count|plural('seed') }} (it was {{ prev_seeds.gap_mean|pts }}).
+{% if seeds.gap_mean < prev_seeds.gap_mean %}Dropout did what the Target asked: the training set is harder to memorise.{% else %}
+The gap did not shrink, so the Target's expectation is not borne out: over-fitting was not what
+held this model back.{% endif %}
+Test accuracy over the last five epochs averages {{ seeds.mean_last5|pct }}
+({{ compare.difference|pts }}, {{ compare|noise_words }}); the lowest single epoch is {{ seeds.worst_last5|pct }}.
 The model still has {{ m.params|count }} parameters, {{ m.classifier_params|count }} of them
 in the 6x6 classifier kernel. Global average pooling can take its place for almost nothing.
 """,
@@ -87,10 +90,12 @@ GAP = CourseModel(
     analysis="""
 GAP removed {{ (prev.params - m.params)|count }} parameters: the model is down to
 {{ m.params|count }}, {{ (100 * m.params / budget.params)|round|int }} % of the budget.
-The last five epochs average {{ m.last5_mean|pct }}
-({{ (m.last5_mean - prev.last5_mean)|pts }} against the 6x6 kernel).
-{% if m.last5_mean < prev.last5_mean %}The classifier kernel was doing some useful spatial work, and
-the smaller network pays for losing it. {% else %}The big kernel was not earning its parameters. {% endif %}
+The last five epochs average {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }}
+({{ compare.difference|pts }} against the 6x6 kernel, {{ compare|noise_words }}).
+{% if compare.lower %}The Target expected a small cost and this is the cost: the classifier kernel was doing
+some useful spatial work. {% elif compare.higher %}The Target expected a small cost; accuracy rose instead, so that
+expectation is not borne out: the big kernel was not earning its parameters. {% else %}The small cost the Target expected
+cannot be told apart from chance: the big kernel was not earning its parameters. {% endif %}
 We now have {{ (budget.params - m.params)|count }} parameters of headroom under the budget:
 the next model spends them on one more convolution, where the features are made.
 """,
@@ -119,14 +124,13 @@ CAPACITY = CourseModel(
     previous="s2_gap",
     analysis="""
 The extra layer and the wider transition took the model from {{ prev.params|count }} to
-{{ m.params|count }} parameters, still under the budget of {{ budget.params|count }}. The last five epochs average
-{{ m.last5_mean|pct }} ({{ (m.last5_mean - prev.last5_mean)|pts }}), with a best epoch of
-{{ m.best_test|pct }}.
-{% if m.consistent %}It holds the bar in every one of the last five epochs already (lowest
-{{ m.last5_min|pct }}).{% else %}It does not hold the bar yet: the lowest of the last five epochs
-is {{ m.last5_min|pct }}{% if m.first_bar_epoch %}, although epoch {{ m.first_bar_epoch }} reached it once{% endif %}.{% endif %}
-With a constant learning rate the last five epochs spread over
-{{ (m.last5_max - m.last5_min)|round(2) }} points, and training accuracy ends at {{ m.final_train|pct }}.
+{{ m.params|count }} parameters, still under the budget of {{ budget.params|count }}. The last five epochs
+average {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }} ({{ compare.difference|pts }}, {{ compare|noise_words }}).
+{% if seeds.all_pass %}It holds the bar in every one of the last five epochs on every seed already (lowest
+{{ seeds.worst_last5|pct }}).{% else %}It does not hold the bar yet: the lowest of the last five epochs over all
+seeds is {{ seeds.worst_last5|pct }}{% if seeds.passing %}, and it passes on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }}{% endif %}.{% endif %}
+With a constant learning rate each seed's last five epochs spread over
+{{ seeds.spread_last5_mean|points }} on average, and training accuracy ends at {{ seeds.final_train_mean|pct }}.
 Step 3 works on both: augmentation for the data, a schedule for the learning rate.
 """,
 )

@@ -83,3 +83,38 @@ def mean_sd(mean: float, sd: float) -> str:
 
 FILTERS = {"pct": pct, "pts": pts, "count": count, "seconds": seconds, "md": md, "cell": cell,
            "mean_sd": mean_sd}
+
+
+def r2(value: float) -> float:
+    """A value rounded as the pages print it (two decimals), for differences in prose."""
+    return round(value, 2)
+
+
+def noise_words(comparison) -> str:
+    """How a difference of means stands against the seeds' own spread, in words."""
+    spread = f"{comparison.noise:.2f}"
+    if not comparison.noise_known:
+        return "measured on one seed, so how much of it is run-to-run noise is unknown"
+    if comparison.within_noise:
+        return (f"within run-to-run noise (the seeds of one model land up to {spread} "
+                "points apart)")
+    return (f"more than the run-to-run noise (the seeds of one model land up to {spread} "
+            "points apart)")
+
+
+FILTERS.update(r2=r2, noise_words=noise_words)
+
+
+def points(value: float | None) -> str:
+    """An unsigned spread of accuracies: 0.071 -> "0.07 points"."""
+    if not _is_number(value):
+        return "–"
+    return f"{value:.2f} points"
+
+
+def plural(value: int, noun: str) -> str:
+    """A count with its noun: 1 -> "1 seed", 3 -> "3 seeds"."""
+    return f"{value} {noun}{'' if value == 1 else 's'}"
+
+
+FILTERS.update(points=points, plural=plural)
