@@ -53,11 +53,13 @@ BUDGET_COLOUR = "#444444"  # the 8,000-parameter budget, a dotted vertical line
 ACCURACY_ZOOM = 97.0  # percent
 ACCURACY_FLOOR = 90.0  # percent
 
-# Text size on the page. Material's content column is 688 CSS px wide at a 1280-1440 px
-# window (757 px from 1600 px; measured in Chromium), and an image wider than the column is
-# shrunk to fit. Figures are drawn narrower than that, so they show at their natural size,
-# where a point is 96 / 72 CSS px: text of 8.5 pt or more is at least 11 px on the page.
-PAGE_WIDTH_PX = 688
+# Text size on the page. At a 1280-1440 px window Material's content column is 688 CSS px
+# wide, and 662 px inside a collapsible block (where the digits and the confusion matrix
+# sit); 750-826 px at 1024-1100 px, 757 px from 1600 px (measured in Chromium). An image
+# wider than its column is shrunk to fit. Figures are drawn about that wide, so they show
+# at (nearly) their natural size, where a point is 96 / 72 CSS px: text of 8.5 pt is then
+# 11.2 px or more on the page.
+PAGE_WIDTH_PX = 662
 CSS_PX_PER_INCH = 96  # an SVG is sized in points: 72 pt = 1 inch = 96 CSS px
 MIN_TEXT_PX = 11.0
 FIGURE_WIDTH = 7.0  # inches: 672 CSS px as SVG

@@ -202,11 +202,11 @@ def drawn_figures() -> list[tuple[str, object]]:
 def test_displayed_px_follows_the_page_column():
     from mnist_course.plots import CSS_PX_PER_INCH, PAGE_WIDTH_PX, displayed_px
 
-    # The figures before: 10 pt ticks on a 10-inch figure, shrunk from 960 to 688 px.
+    # The figures before: 10 pt ticks on a 10-inch figure, shrunk from 960 px to the column.
     assert displayed_px(10, 10) == pytest.approx(10 * 4 / 3 * PAGE_WIDTH_PX / 960)
     assert displayed_px(10, 10) < 10
     # Narrower than the column: shown at its natural size, 96 / 72 px per point.
-    assert displayed_px(9, 7) == pytest.approx(12.0)
+    assert displayed_px(9, 6) == pytest.approx(12.0)
     # A PNG at 96 DPI shows as its SVG would; at 200 DPI it is shrunk twice as much.
     assert displayed_px(9, 7, pixels_per_inch=CSS_PX_PER_INCH) == displayed_px(9, 7)
     assert displayed_px(9, 7, pixels_per_inch=200) == pytest.approx(
