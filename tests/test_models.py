@@ -42,10 +42,12 @@ def test_mask_dropout_zeroes_p_of_the_values_and_keeps_the_mean():
     assert torch.equal(dropout(x), x)
 
 
-def test_three_steps_of_three_or_four_models():
+def test_three_steps_of_several_models_each_on_three_seeds_or_more():
     assert sorted(STEPS) == [1, 2, 3]
     for step in STEPS:
-        assert 3 <= sum(m.step == step for m in COURSE) <= 4
+        assert sum(m.step == step for m in COURSE) >= 3
+    for model in COURSE:  # one seed cannot tell a finding from run-to-run noise
+        assert len(model.seeds) >= 3, model.id
 
 
 def test_each_model_names_its_predecessor_and_target():

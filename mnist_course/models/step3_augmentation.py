@@ -199,7 +199,7 @@ model) the lean network averages {{ seeds.mean_last5|pct }} over the last five e
 {{ compare.difference|pts }} against the final model: {{ compare|noise_words }}. The lowest single
 epoch is {{ seeds.worst_last5|pct }}.
 {% if seeds.all_pass %}It meets the bar on every seed{% if seeds.worst_last5|r2 == budget.accuracy %}, but with no margin: its lowest epoch is exactly the
-bar{% elif seeds.worst_last5 - budget.accuracy < 0.05 %}, but with almost no margin: its lowest epoch is
+bar{% elif seeds.worst_last5 - budget.accuracy < budget.thin_margin %}, but with almost no margin: its lowest epoch is
 {{ (seeds.worst_last5|r2 - budget.accuracy)|points }} above the bar{% endif %}. Most of what the assignment needs is the training
 recipe, not the last parameters.{% else %}It misses on {{ seeds.failing|join(', ') }}: below this size the margin
 over the bar runs out.{% endif %}
