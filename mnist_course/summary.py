@@ -224,13 +224,13 @@ class Comparison:
 
     @property
     def higher(self) -> bool:
-        """A rise larger than the noise."""
-        return self.difference > 0 and not self.within_noise
+        """A rise larger than the noise (never claimed from one seed)."""
+        return self.noise_known and self.difference > 0 and not self.within_noise
 
     @property
     def lower(self) -> bool:
-        """A fall larger than the noise."""
-        return self.difference < 0 and not self.within_noise
+        """A fall larger than the noise (never claimed from one seed)."""
+        return self.noise_known and self.difference < 0 and not self.within_noise
 
 
 def compare_seeds(current: SeedsSummary, previous: SeedsSummary) -> Comparison:

@@ -90,6 +90,13 @@ def make_figures(course: list[ModelResults], docs_dir: Path,
             produced = (plots.model_figures(records, out) if records is not None else
                         plots.course_figures(trained, steps, FINAL_MODEL_ID, out))
             figures[folder] = _copy_figures(produced, docs_dir, folder, log)
+            # A figure drawn last time but not now (a constant-rate run has no LR plot)
+            # would linger unlinked in docs/: remove it.
+            for stale in set(files.values()) - set(figures[folder].values()):
+                path = docs_path(docs_dir, stale)
+                if path.exists():
+                    path.unlink()
+                    log.removed.append(path)
     keys = {folder: {"key": key, "files": figures[folder]} for folder, (key, _) in jobs.items()}
     write_if_changed(manifest_path, dump_json(keys).encode("utf-8"), log)
     return figures
