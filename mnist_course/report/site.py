@@ -69,7 +69,10 @@ def make_figures(course: list[ModelResults], docs_dir: Path,
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         manifest = {}
-    trained = {r.model.id: r.records for r in course if r.trained}
+    # Figures carry the model's title as the course names it today, not as it was named
+    # when a run was stored (a retitled model keeps its runs).
+    trained = {r.model.id: [dict(record, title=r.model.title) for record in r.records]
+               for r in course if r.trained}
     steps = {r.model.id: r.model.step for r in course}
     jobs = {model_id: (figure_key(records), records) for model_id, records in trained.items()}
     if trained:
