@@ -152,15 +152,21 @@ def test_figures_are_served_from_docs(site):
 
 def test_missing_and_stale_runs_are_shown_honestly(tmp_path):
     write_fixture_results(tmp_path / "results")
-    metrics_path(tmp_path / "results", "s1_lighter", 0).unlink()
+    metrics_path(tmp_path / "results", "s1_lighter", 0).unlink()  # one seed missing
+    for seed in (1, 2):  # and then all of them, for the next model's analysis
+        metrics_path(tmp_path / "results", "s1_lightest", seed).unlink()
     stale = metrics_path(tmp_path / "results", "s2_gap", 0)
     record = yaml.safe_load(stale.read_text())  # JSON is YAML
     record["cache_key"] = "0000000000000000"
     write_json(stale, record)
     docs = copy_docs(tmp_path / "docs")
     assert render(tmp_path / "results", docs) == 0
-    assert "Not trained yet" in (docs / "step-1" / "s1_lighter.md").read_text()
-    assert "not trained yet" in (docs / "step-1" / "s1_lightest.md").read_text()  # its analysis
+    partly = (docs / "step-1" / "s1_lighter.md").read_text()
+    assert "Not trained yet" in partly and "seed 0: not trained yet" in partly
+    assert "Seeds trained | 2 (1, 2)" in partly  # the other seeds still show
+    metrics_path(tmp_path / "results", "s1_lightest", 0).unlink()
+    assert render(tmp_path / "results", docs) == 0
+    assert "not trained yet" in (docs / "step-2" / "s2_batchnorm.md").read_text()  # analysis
     assert "Stale result" in (docs / "step-2" / "s2_gap.md").read_text()
 
 
