@@ -102,7 +102,8 @@ def test_every_analysis_renders_from_sample_metrics_without_typed_numbers(tmp_pa
     course = {r.model.id: r for r in load_course(tmp_path)}
     for model in COURSE:
         assert not re.search(r"\d+\.\d+", model.analysis), model.id
-        text, why = render_analysis(course[model.id], course.get(model.previous))
+        text, why = render_analysis(course[model.id], course.get(model.previous),
+                                    course[FINAL_MODEL_ID])
         assert not why and len(text) > 80, model.id
         assert "{{" not in text and "{%" not in text
         assert re.search(r"\d+\.\d\d %", text), model.id  # at least one measured percentage

@@ -85,7 +85,8 @@ def comparison_context(results: ModelResults, previous: ModelResults | None
             "compare_previous": before}
 
 
-def render_analysis(results: ModelResults, previous: ModelResults | None) -> tuple[str, str]:
+def render_analysis(results: ModelResults, previous: ModelResults | None,
+                    final: ModelResults | None = None) -> tuple[str, str]:
     """(analysis markdown, "") or ("", why it cannot be written yet)."""
     model = results.model
     if not results.trained:
@@ -96,6 +97,7 @@ def render_analysis(results: ModelResults, previous: ModelResults | None) -> tup
     text = _ANALYSIS_ENV.from_string(model.analysis).render(
         m=results.summary, prev=previous.summary if previous else None, budget=BUDGET,
         seeds=results.seeds_summary, prev_seeds=previous.seeds_summary if previous else None,
+        final_seeds=final.seeds_summary if final and final.trained else None,
         **comparison_context(results, previous))
     return tidy_prose(text), ""
 
@@ -186,7 +188,7 @@ def step_chain(site: Site, results: ModelResults) -> dict[str, Any] | None:
 def model_context(site: Site, results: ModelResults) -> dict[str, Any]:
     model = results.model
     previous = site.by_id(model.previous)
-    analysis, analysis_note = render_analysis(results, previous)
+    analysis, analysis_note = render_analysis(results, previous, site.by_id(FINAL_MODEL_ID))
     record = results.main_record
     nxt = next((r.model for r in site.course if r.model.previous == model.id), None)
     return {
