@@ -7,11 +7,17 @@ byte-identical files (fixed SVG hash salt, no dates or software versions embedde
 Figures are built on :class:`matplotlib.figure.Figure` directly, never through pyplot:
 no backend is switched (a notebook importing this module keeps its inline plots), and
 no global figure registry keeps figures alive after they are saved.
+``draw_model_figures`` and ``draw_course_figures`` return the figures unsaved (the tests
+read their text sizes and colours); ``model_figures`` and ``course_figures`` write them.
+
+Every figure is drawn narrower than the page's content column, so it shows at its natural
+size and no text on it is smaller than :data:`MIN_TEXT_PX` (see :func:`displayed_px`).
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 import statistics
@@ -22,7 +28,7 @@ import matplotlib
 import numpy as np
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from .results import atomic_write_bytes
 from .summary import ACCURACY_BAR, LAST_EPOCHS, PARAM_BUDGET, summarize
@@ -31,33 +37,64 @@ from .summary import ACCURACY_BAR, LAST_EPOCHS, PARAM_BUDGET, summarize
 HASH_SALT = "mnist-course"
 matplotlib.rcParams["svg.hashsalt"] = HASH_SALT
 
-# One colour per course step, on every figure (Okabe-Ito: readable for colour-blind eyes).
+# Series colours (Okabe-Ito, readable for colour-blind eyes, then a wine red): the lines of
+# one chart take them in order. Black is kept out of every series: it is the bar's colour.
+SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#882255")
+SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # a second cue besides the colour
+# One colour per course step, on every figure.
 STEP_COLOURS = {1: "#0072B2", 2: "#E69F00", 3: "#009E73"}
 OTHER_COLOUR = "#555555"  # a model whose step is unknown
 TRAIN_COLOUR = "#E69F00"
 TEST_COLOUR = "#0072B2"
-BAR_COLOUR = "#D55E00"  # the 99.40 % bar
-BUDGET_COLOUR = "#444444"  # the 8,000-parameter budget
-SEED_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
-STEP_LINESTYLES = ("-", "--", ":", "-.")  # tells the models of one step apart
+BAR_COLOUR = "#000000"  # the 99.40 % bar, dashed: no series is black
+BUDGET_COLOUR = "#444444"  # the 8,000-parameter budget, a dotted vertical line
 
 # Accuracy axes show this much by default; lower points widen it, never below the floor.
 ACCURACY_ZOOM = 97.0  # percent
 ACCURACY_FLOOR = 90.0  # percent
 
+# Text size on the page. At a 1280-1440 px window Material's content column is 688 CSS px
+# wide, and 662 px inside a collapsible block (where the digits and the confusion matrix
+# sit); 750-826 px at 1024-1100 px, 757 px from 1600 px (measured in Chromium). An image
+# wider than its column is shrunk to fit. Figures are drawn about that wide, so they show
+# at (nearly) their natural size, where a point is 96 / 72 CSS px: text of 8.5 pt is then
+# 11.2 px or more on the page.
+PAGE_WIDTH_PX = 662
+CSS_PX_PER_INCH = 96  # an SVG is sized in points: 72 pt = 1 inch = 96 CSS px
+MIN_TEXT_PX = 11.0
+FIGURE_WIDTH = 7.0  # inches: 672 CSS px as SVG
+PNG_DPI = 96  # image pixels per inch of a PNG figure: at this DPI it shows as its SVG would
+SMALL_TEXT = 8.5  # points: legends, annotations, the counts in the confusion matrix
+
 STYLE = {
     "svg.hashsalt": HASH_SALT,
     "svg.fonttype": "path",  # glyphs as paths: the page looks the same without the font
-    "font.size": 10,
-    "axes.titlesize": 11,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "figure.titlesize": 10.5,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.3,
-    "legend.fontsize": 9,
+    "legend.fontsize": SMALL_TEXT,
     "legend.framealpha": 0.9,
 }
-PNG_DPI = 100
+
+
+def displayed_px(font_pt: float, figure_width_in: float,
+                 pixels_per_inch: float = CSS_PX_PER_INCH) -> float:
+    """The height in CSS px of ``font_pt`` text in a figure ``figure_width_in`` wide, once
+    the page shows it in the content column (:data:`PAGE_WIDTH_PX`).
+
+    The figure's natural width is ``figure_width_in * pixels_per_inch`` CSS px (96 for an
+    SVG, whose size is in points; the DPI for a PNG, one image pixel per CSS px); a wider
+    figure is shrunk to the column and its text with it, a narrower one is not enlarged.
+    """
+    natural = figure_width_in * pixels_per_inch
+    return font_pt / 72 * pixels_per_inch * min(1.0, PAGE_WIDTH_PX / natural)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -81,12 +118,28 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
-def _new_figure(width: float, height: float, rows: int = 1, cols: int = 1):
-    """A figure in the course style (rc settings apply when axes are made, hence here)."""
-    with matplotlib.rc_context(STYLE):
-        figure = Figure(figsize=(width, height), layout="constrained")
-        axes = figure.subplots(rows, cols, squeeze=False)
-    return figure, axes
+def _save_all(figures: dict[str, Figure | None], out_dir: Path) -> dict[str, Path]:
+    """Write each drawn figure to ``out_dir`` under its file name; skip those not drawn."""
+    return {key: _save(figure, Path(out_dir) / FILE_NAMES[key])
+            for key, figure in figures.items() if figure is not None}
+
+
+def _styled(draw):
+    """Run a drawing function under :data:`STYLE`. Matplotlib reads rc settings when it
+    makes each artist (a label set after the axes, ticks made when new ones are set), so
+    the style must hold for the whole drawing, not only while the axes are made."""
+    @functools.wraps(draw)
+    def styled(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return draw(*args, **kwargs)
+    return styled
+
+
+def _new_figure(height: float, rows: int = 1, cols: int = 1, width: float = FIGURE_WIDTH,
+                **subplots):
+    """A figure :data:`FIGURE_WIDTH` wide by default, with a grid of axes."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    return figure, figure.subplots(rows, cols, squeeze=False, **subplots)
 
 
 def _accuracy_limits(values: Sequence[float], zoom: float = ACCURACY_ZOOM) -> tuple[float, bool]:
@@ -101,23 +154,39 @@ def _accuracy_limits(values: Sequence[float], zoom: float = ACCURACY_ZOOM) -> tu
     return lower, low < lower
 
 
+def _clipped_note(lower: float) -> str:
+    return f"(axis from {lower:g} %: lower points are off the chart)"
+
+
+def _accuracy_scale(ax, lower: float) -> None:
+    ax.set_ylim(lower, 100.05)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
 def _accuracy_axis(ax, lower: float, clipped: bool, title: str) -> None:
     """Zoom an accuracy axis to ``lower``..100 %, and say so in the title when it cuts."""
-    ax.set_ylim(lower, 100.05)
+    _accuracy_scale(ax, lower)
     ax.set_ylabel("accuracy (%)")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    note = f"\n(axis from {lower:g} %: lower points are off the chart)" if clipped else ""
-    ax.set_title(title + note)
+    ax.set_title(title + ("\n" + _clipped_note(lower) if clipped else ""))
 
 
-def _bar_line(ax) -> None:
+def _bar_line(ax, label: bool = True) -> None:
     ax.axhline(ACCURACY_BAR, color=BAR_COLOUR, linestyle="--", linewidth=1.2,
-               label=f"bar: {ACCURACY_BAR:.2f} %", zorder=1)
+               label=f"bar: {ACCURACY_BAR:.2f} %" if label else None, zorder=1)
 
 
 def _epoch_axis(ax) -> None:
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _log_axis(axis, low: float, high: float) -> None:
+    """A log-scale axis labelled in plain decimals (0.001, not 10^-3): decades, with 2 and 5
+    between them when the data spans less than two decades."""
+    subs = (1.0,) if high >= 100 * low else (1.0, 2.0, 5.0)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _column(record: dict, key: str) -> list[float]:
@@ -135,18 +204,21 @@ def _heading(record: dict) -> str:
 
 # ------------------------------------------------------------------ one model's figures
 
-def curves_figure(record: dict, path: Path) -> Path:
+@_styled
+def curves_figure(record: dict) -> Figure:
     """Loss and accuracy per epoch, train against test, the bar on the accuracy panel."""
-    figure, axes = _new_figure(10, 4, cols=2)
+    figure, axes = _new_figure(3.4, cols=2)
     ax_loss, ax_accuracy = axes[0]
     epochs = _epochs(record)
     for ax, key in ((ax_loss, "loss"), (ax_accuracy, "accuracy")):
         ax.plot(epochs, _column(record, f"train_{key}"), "o-", markersize=3,
                 color=TRAIN_COLOUR, label="train")
-        ax.plot(epochs, _column(record, f"test_{key}"), "o-", markersize=3,
+        ax.plot(epochs, _column(record, f"test_{key}"), "s-", markersize=3,
                 color=TEST_COLOUR, label="test")
         _epoch_axis(ax)
+    losses = _column(record, "train_loss") + _column(record, "test_loss")
     ax_loss.set_yscale("log")  # the test loss ends far below the first train loss
+    _log_axis(ax_loss.yaxis, min(losses), max(losses))
     ax_loss.set_ylabel("cross-entropy loss (log scale)")
     ax_loss.set_title("Loss")
     # Zoom on what the bar is about: test accuracy after epoch 1, and the second half of
@@ -154,30 +226,46 @@ def curves_figure(record: dict, path: Path) -> Path:
     train, test = _column(record, "train_accuracy"), _column(record, "test_accuracy")
     lower, clipped = _accuracy_limits(test[1:] + train[len(train) // 2:])
     _bar_line(ax_accuracy)
-    _accuracy_axis(ax_accuracy, lower, clipped or min(train + test) < lower, "Accuracy")
+    _accuracy_axis(ax_accuracy, lower, False, "Accuracy")
     for ax in (ax_loss, ax_accuracy):
         ax.legend(loc="upper right" if ax is ax_loss else "lower right")
-    figure.suptitle(f"{_heading(record)} (seed {record['seed']})")
-    return _save(figure, path)
+    # The clipping note is as wide as the figure, not as one panel: it goes under the title.
+    note = f"\naccuracy {_clipped_note(lower)}" if clipped or min(train + test) < lower else ""
+    figure.suptitle(f"{_heading(record)} (seed {record['seed']}){note}")
+    return figure
 
 
-def lr_figure(record: dict, path: Path) -> Path:
-    """The learning rate through training, from ``lr_trace`` (per-epoch ``lr`` without it)."""
+def _lr_points(record: dict) -> tuple[list[float], list[float]]:
+    """(epoch, learning rate) pairs from ``lr_trace``, or per epoch without one."""
     trace = record.get("lr_trace") or [[epoch["epoch"] - 1, epoch["lr"]]
                                        for epoch in record["epochs"]]
-    figure, axes = _new_figure(8, 3.2)
+    return [point[0] for point in trace], [point[1] for point in trace]
+
+
+def is_constant_rate(record: dict) -> bool:
+    """True when the run's learning rate never changed: its page says so in a sentence
+    instead of a plot of a flat line."""
+    rates = _lr_points(record)[1]
+    return not rates or max(rates) - min(rates) <= 1e-12 * max(rates)
+
+
+@_styled
+def lr_figure(record: dict) -> Figure:
+    """The learning rate through training on a log axis (schedules span decades)."""
+    x, y = _lr_points(record)
+    figure, axes = _new_figure(2.8)
     ax = axes[0][0]
-    x = [point[0] for point in trace]
-    y = [point[1] for point in trace]
     ax.plot(x, y, color=STEP_COLOURS.get(record.get("step"), OTHER_COLOUR), linewidth=1.8)
-    ax.set_xlim(0, max(len(record["epochs"]), max(x, default=0)))
-    ax.set_ylim(0, max(y, default=0) * 1.1 or 1)
+    ax.set_xlim(0, max(len(record["epochs"]), max(x)))
+    ax.set_yscale("log")
+    ax.set_ylim(min(y) / 1.6, max(y) * 1.6)
+    _log_axis(ax.yaxis, min(y), max(y))
     ax.set_xlabel("epoch")
-    ax.set_ylabel("learning rate")
+    ax.set_ylabel("learning rate (log scale)")
     schedule = (record.get("recipe") or {}).get("schedule")
     ax.set_title(f"Learning rate — {record['model_id']}"
                  + (f" ({schedule} schedule)" if schedule else ""))
-    return _save(figure, path)
+    return figure
 
 
 def _decode_pixels(encoded: str) -> np.ndarray | None:
@@ -189,7 +277,8 @@ def _decode_pixels(encoded: str) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=np.uint8).reshape(28, 28) if len(raw) == 784 else None
 
 
-def misclassified_figure(record: dict, path: Path, columns: int = 8) -> Path | None:
+@_styled
+def misclassified_figure(record: dict, columns: int = 8) -> Figure | None:
     """The stored misclassified test images, each captioned true → predicted (confidence)."""
     evaluation = record.get("evaluation") or {}
     images = [(item, _decode_pixels(item.get("pixels", "")))
@@ -198,19 +287,19 @@ def misclassified_figure(record: dict, path: Path, columns: int = 8) -> Path | N
     if not images:
         return None
     rows = math.ceil(len(images) / columns)
-    figure, axes = _new_figure(9, 1.3 * rows + 0.5, rows=rows, cols=columns)
+    figure, axes = _new_figure(1.25 * rows + 0.6, rows=rows, cols=columns)
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, (item, pixels) in zip(axes.flat, images, strict=False):
         ax.imshow(pixels, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
         ax.set_title(f"{item['label']} → {item['predicted']} ({item['confidence']:.0%})",
-                     fontsize=9)
+                     fontsize=SMALL_TEXT)
     errors = _error_count(evaluation)
-    shown = f"{len(images)} most confident of {errors:,} errors" if errors else \
-        f"{len(images)} most confident errors"
-    figure.suptitle(f"Misclassified test digits — {record['model_id']}, seed {record['seed']} "
-                    f"({shown}; caption: true → predicted (confidence))", fontsize=10)
-    return _save(figure, path)
+    shown = f"the {len(images)} most confident of {errors:,} errors" if errors else \
+        f"the {len(images)} most confident errors"
+    figure.suptitle(f"Misclassified test digits — {record['model_id']}, seed {record['seed']}\n"
+                    f"{shown}; caption: true → predicted (confidence)")
+    return figure
 
 
 def _error_count(evaluation: dict) -> int | None:
@@ -220,7 +309,19 @@ def _error_count(evaluation: dict) -> int | None:
     return sum(map(sum, matrix)) - sum(matrix[i][i] for i in range(len(matrix)))
 
 
-def confusion_figure(record: dict, path: Path) -> Path | None:
+def colour_bar_ticks(top: int) -> list[int]:
+    """Ticks of a log colour bar from 1 to ``top``: 1, 2, 3, 5, 10, 20, 50, 100, ... below
+    it, and ``top`` itself so the end of the bar is labelled. A tick within a factor of 1.3
+    of ``top`` is dropped: on a log bar the two labels would overlap."""
+    candidates, scale = [1, 2, 3, 5], 10
+    while candidates[-1] < top:
+        candidates += [scale, 2 * scale, 5 * scale]
+        scale *= 10
+    return [t for t in candidates if t * 1.3 <= top] + [top]
+
+
+@_styled
+def confusion_figure(record: dict) -> Figure | None:
     """The 10x10 confusion matrix with counts; errors on a log colour scale, so a single
     mistake is visible next to the thousand correct ones on the diagonal."""
     matrix = np.array((record.get("evaluation") or {}).get("confusion_matrix") or [])
@@ -228,55 +329,57 @@ def confusion_figure(record: dict, path: Path) -> Path | None:
         return None
     diagonal = np.eye(10, dtype=bool)
     errors = np.where(diagonal, 0, matrix)
-    figure, axes = _new_figure(7.5, 6.2)
+    figure, axes = _new_figure(6.2)
     ax = axes[0][0]
     ax.grid(False)
-    worst = int(errors.max())
-    norm = LogNorm(vmin=1, vmax=max(worst, 2))
+    top = max(int(errors.max()), 2)
+    norm = LogNorm(vmin=1, vmax=top)
     image = ax.imshow(np.ma.masked_where(errors == 0, errors), cmap="Reds", norm=norm)
     ax.imshow(np.ma.masked_where(~diagonal, matrix), cmap=ListedColormap(["#DCE9F5"]))
     for true in range(10):
         for predicted in range(10):
             count = int(matrix[true, predicted])
             dark = not diagonal[true, predicted] and count and norm(count) > 0.6
-            colour = "white" if dark else ("#BBBBBB" if count == 0 else "black")
-            ax.text(predicted, true, str(count), ha="center", va="center", fontsize=8,
+            colour = "white" if dark else ("#999999" if count == 0 else "black")
+            ax.text(predicted, true, str(count), ha="center", va="center", fontsize=SMALL_TEXT,
                     color=colour, fontweight="bold" if diagonal[true, predicted] else None)
     ax.set_xticks(range(10))
     ax.set_yticks(range(10))
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
     ax.tick_params(length=0)
-    bar = figure.colorbar(image, ax=ax, label="misclassified images (log scale)", shrink=0.85)
-    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if t <= norm.vmax]
+    bar = figure.colorbar(image, ax=ax, label="misclassified images (log scale)", shrink=0.8)
+    ticks = colour_bar_ticks(top)
     bar.set_ticks(ticks, labels=[str(t) for t in ticks])
     bar.minorticks_off()
     total = int(matrix.sum())
-    ax.set_title(f"Confusion matrix — {record['model_id']}, seed {record['seed']}: "
-                 f"{int(errors.sum()):,} errors in {total:,} test images\n"
-                 "(diagonal: correct, in blue; off the diagonal: errors, in red)", fontsize=10)
-    return _save(figure, path)
+    figure.suptitle(f"Confusion matrix — {record['model_id']}, seed {record['seed']}: "
+                    f"{int(errors.sum()):,} errors in {total:,} test images\n"
+                    "(diagonal: correct, in blue; off the diagonal: errors, in red)")
+    return figure
 
 
-def model_figures(records: list[dict], out_dir: Path) -> dict[str, Path]:
-    """The figures of one model from its runs (seed 0 first); returns key -> written file.
-
-    Keys: ``curves`` and ``lr`` (SVG), ``misclassified`` (PNG) and ``confusion`` (SVG),
-    drawn from the first complete run. Failed runs are skipped; a figure whose data is
-    missing (no complete run, no evaluation) is left out of the result.
-    """
+def draw_model_figures(records: list[dict]) -> dict[str, Figure]:
+    """The figures of one model from its runs (seed 0 first), drawn from the first
+    complete run: ``curves``, ``lr`` (not for a constant learning rate), ``misclassified``
+    and ``confusion`` (not when the run has no evaluation). Failed runs are skipped."""
     runs = complete_runs(records)
     if not runs:
         return {}
     record = runs[0]
-    out_dir = Path(out_dir)
     figures = {
-        "curves": curves_figure(record, out_dir / "curves.svg"),
-        "lr": lr_figure(record, out_dir / "lr.svg"),
-        "misclassified": misclassified_figure(record, out_dir / "misclassified.png"),
-        "confusion": confusion_figure(record, out_dir / "confusion.svg"),
+        "curves": curves_figure(record),
+        "lr": None if is_constant_rate(record) else lr_figure(record),
+        "misclassified": misclassified_figure(record),
+        "confusion": confusion_figure(record),
     }
-    return {key: path for key, path in figures.items() if path is not None}
+    return {key: figure for key, figure in figures.items() if figure is not None}
+
+
+def model_figures(records: list[dict], out_dir: Path) -> dict[str, Path]:
+    """Write the figures of :func:`draw_model_figures` to ``out_dir``; returns key ->
+    written file (``curves``, ``lr`` and ``confusion`` SVG, ``misclassified`` PNG)."""
+    return _save_all(draw_model_figures(records), out_dir)
 
 
 # ------------------------------------------------------------------- course figures
@@ -291,16 +394,17 @@ def _step_label(step: int | None) -> str:
     return f"step {step}: {STEPS[step]}" if step in STEPS else "other"
 
 
-def _place_labels(ax, points: list[tuple[float, float, str]], height: float = 13.0
+def _place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = SMALL_TEXT
                   ) -> list[tuple[float, float]]:
     """Offsets (in points) for labels right of each point, nudged apart vertically so
     models with the same parameter count do not print over each other."""
+    height = 1.5 * fontsize  # a line of text, in points
     figure_dpi = ax.figure.dpi
     placed: list[tuple[float, float, float]] = []  # x, y, width of placed labels (points)
     offsets = []
     for x, y, text in points:
         px, py = ax.transData.transform((x, y)) * 72.0 / figure_dpi
-        width = 5.2 * len(text)
+        width = 0.62 * fontsize * len(text)
         dy = 0.0
         for _ in range(40):
             clash = [p for p in placed if abs(p[0] - px) < max(width, p[2]) + 6
@@ -313,8 +417,9 @@ def _place_labels(ax, points: list[tuple[float, float, str]], height: float = 13
     return offsets
 
 
-def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int],
-                              path: Path) -> Path | None:
+@_styled
+def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int]
+                              ) -> Figure | None:
     """Parameters against last-5-epoch mean test accuracy, one point per model."""
     points = []
     for model_id, runs in runs_by_model.items():
@@ -323,13 +428,13 @@ def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[
                        model_id, _step_of(model_id, runs, steps)))
     if not points:
         return None
-    figure, axes = _new_figure(9.5, 5.5)
+    figure, axes = _new_figure(5.6)
     ax = axes[0][0]
     xs = [p[0] for p in points]
     ys = [p[2] for p in points] + [ACCURACY_BAR]
     x_low, x_high = min(min(xs), PARAM_BUDGET), max(max(xs), PARAM_BUDGET)
     pad = 0.08 * (x_high - x_low or x_high)
-    ax.set_xlim(x_low - pad, x_high + 2.2 * pad)  # room for the labels on the right
+    ax.set_xlim(x_low - pad, x_high + 2.6 * pad)  # room for the labels on the right
     y_low, y_high = min(ys), max([p[3] for p in points] + [ACCURACY_BAR])
     y_pad = 0.15 * (y_high - y_low or 0.5)
     ax.set_ylim(y_low - y_pad, y_high + y_pad)
@@ -346,59 +451,87 @@ def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[
         label = None if step in shown_steps else _step_label(step)
         shown_steps.add(step)
         ax.errorbar(params, mean, yerr=[[mean - low], [high - mean]] if high > low else None,
-                    fmt="o", color=colour, markersize=7, capsize=3, label=label, zorder=3)
+                    fmt="o", color=colour, markersize=6, capsize=3, label=label, zorder=3)
     figure.draw_without_rendering()  # settle the layout: labels are placed in page units
     ordered = sorted(points, key=lambda p: (p[1], p[0]))
     offsets = _place_labels(ax, [(p[0], p[1], p[4]) for p in ordered])
     for point, (dx, dy) in zip(ordered, offsets, strict=True):
         ax.annotate(point[4], (point[0], point[1]), xytext=(dx, dy), textcoords="offset points",
-                    va="center", fontsize=8, color="#222222",
+                    va="center", fontsize=SMALL_TEXT, color="#222222",
                     arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.6}
                     if dy else None)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel(f"test accuracy, mean of the last {LAST_EPOCHS} epochs (%)")
-    ax.set_title("Parameters against accuracy, every model of the course "
-                 "(bars: range over seeds)")
+    ax.set_title("Parameters against accuracy, every model of the course\n"
+                 "(point: mean over the model's seeds; bar: lowest to highest seed)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
-    return _save(figure, path)
+    return figure
 
 
-def accuracy_all_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int],
-                             path: Path) -> Path | None:
-    """Test accuracy per epoch of every model (first seed), coloured by step."""
+def _seed_band(runs: list[dict]) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Epochs, and per epoch the mean, lowest and highest test accuracy over the runs."""
+    by_epoch: dict[int, list[float]] = {}
+    for run in runs:
+        for epoch in run["epochs"]:
+            by_epoch.setdefault(epoch["epoch"], []).append(epoch["test_accuracy"])
+    epochs = sorted(by_epoch)
+    return (epochs, [statistics.fmean(by_epoch[e]) for e in epochs],
+            [min(by_epoch[e]) for e in epochs], [max(by_epoch[e]) for e in epochs])
+
+
+def _runs_label(model_id: str, runs: list[dict]) -> str:
+    return (f"{model_id} ({len(runs)} seeds)" if len(runs) > 1
+            else f"{model_id} (seed {runs[0]['seed']})")
+
+
+@_styled
+def accuracy_all_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int]
+                        ) -> Figure | None:
+    """Test accuracy per epoch of every model, one panel per step (small multiples): each
+    model's mean over its seeds, with a band from the lowest to the highest seed."""
     if not runs_by_model:
         return None
-    figure, axes = _new_figure(10, 5.5)
-    ax = axes[0][0]
-    used_per_step: dict[int | None, int] = {}
+    panels: dict[int | None, list[str]] = {}
+    for model_id, runs in runs_by_model.items():
+        panels.setdefault(_step_of(model_id, runs, steps), []).append(model_id)
+    order = sorted(panels, key=lambda step: (step is None, step or 0))
+    figure, axes = _new_figure(0.4 + 2.5 * len(order), rows=len(order), sharex=True,
+                               sharey=True)
     later: list[float] = []
     first: list[float] = []
-    for model_id, runs in runs_by_model.items():
-        step = _step_of(model_id, runs, steps)
-        index = used_per_step.get(step, 0)
-        used_per_step[step] = index + 1
-        accuracy = _column(runs[0], "test_accuracy")
-        later += accuracy[1:]
-        first += accuracy[:1]
-        ax.plot(_epochs(runs[0]), accuracy, color=STEP_COLOURS.get(step, OTHER_COLOUR),
-                linestyle=STEP_LINESTYLES[index % len(STEP_LINESTYLES)], linewidth=1.6,
-                label=f"{model_id} (step {step})" if step else model_id)
+    for ax, step in zip(axes[:, 0], order, strict=True):
+        for index, model_id in enumerate(panels[step]):
+            runs = runs_by_model[model_id]
+            epochs, mean, low, high = _seed_band(runs)
+            later += low[1:]
+            first += low[:1]
+            colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
+            if len(runs) > 1:
+                ax.fill_between(epochs, low, high, color=colour, alpha=0.15, linewidth=0)
+            ax.plot(epochs, mean, color=colour, linewidth=1.5, markersize=3.5,
+                    marker=SERIES_MARKERS[index % len(SERIES_MARKERS)],
+                    label=_runs_label(model_id, runs))
+        _bar_line(ax, label=ax is axes[0, 0])
+        label = _step_label(step)
+        ax.set_title(label[0].upper() + label[1:], loc="left")
+        ax.set_ylabel("test accuracy (%)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     lower, clipped = _accuracy_limits(later)
-    _bar_line(ax)
-    _accuracy_axis(ax, lower, clipped or min(first) < lower,
-                   "Test accuracy per epoch, every model (first seed)")
-    _epoch_axis(ax)
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    return _save(figure, path)
+    _accuracy_scale(axes[0, 0], lower)  # the panels share the y axis
+    _epoch_axis(axes[-1, 0])
+    figure.suptitle("Test accuracy per epoch, one panel per step\n"
+                    "(line: mean over the model's seeds; band: lowest to highest seed)"
+                    + ("\n" + _clipped_note(lower) if clipped or min(first) < lower else ""))
+    return figure
 
 
-def final_seeds_figure(runs: list[dict], path: Path) -> Path | None:
+@_styled
+def final_seeds_figure(runs: list[dict]) -> Figure | None:
     """The final model's test accuracy per epoch for every seed, last epochs shaded."""
     if not runs:
         return None
-    figure, axes = _new_figure(9, 4.5)
+    figure, axes = _new_figure(4.0)
     ax = axes[0][0]
     epochs = max(len(run["epochs"]) for run in runs)
     ax.axvspan(epochs - LAST_EPOCHS + 0.5, epochs + 0.5, color="#999999", alpha=0.15,
@@ -407,8 +540,9 @@ def final_seeds_figure(runs: list[dict], path: Path) -> Path | None:
     for index, run in enumerate(sorted(runs, key=lambda r: r["seed"])):
         accuracy = _column(run, "test_accuracy")
         later += accuracy[2:]
-        ax.plot(_epochs(run), accuracy, "o-", markersize=3, linewidth=1.4,
-                color=SEED_COLOURS[index % len(SEED_COLOURS)], label=f"seed {run['seed']}")
+        ax.plot(_epochs(run), accuracy, linewidth=1.4, markersize=3,
+                marker=SERIES_MARKERS[index % len(SERIES_MARKERS)],
+                color=SERIES_COLOURS[index % len(SERIES_COLOURS)], label=f"seed {run['seed']}")
     _bar_line(ax)
     # Tighter than the other charts: this one is about the last tenths of a percent.
     lower, clipped = _accuracy_limits(later, zoom=98.5)
@@ -422,30 +556,42 @@ def final_seeds_figure(runs: list[dict], path: Path) -> Path | None:
     ax.set_ylabel("test accuracy (%)")
     # Top left stays empty: early epochs sit low, the late ones are in the shaded window.
     ax.legend(loc="upper left", ncols=4)
-    return _save(figure, path)
+    return figure
 
 
-def course_figures(records_by_model: dict[str, list[dict]], steps: dict[str, int],
-                   final_id: str, out_dir: Path) -> dict[str, Path]:
-    """The figures comparing models; returns key -> written file.
+def draw_course_figures(records_by_model: dict[str, list[dict]], steps: dict[str, int],
+                        final_id: str) -> dict[str, Figure]:
+    """The figures comparing models: ``params_vs_accuracy``, ``test_accuracy_all`` and
+    ``final_seeds``.
 
     ``records_by_model`` maps model id to its runs (in course order), ``steps`` model id
-    to step. Keys: ``params_vs_accuracy``, ``test_accuracy_all`` and ``final_seeds``
-    (SVG). Failed runs are skipped; a figure with nothing to draw is left out.
+    to step. Failed runs are skipped; a figure with nothing to draw is left out.
     """
     runs_by_model = {model_id: complete_runs(records)
                      for model_id, records in records_by_model.items()}
     runs_by_model = {model_id: runs for model_id, runs in runs_by_model.items() if runs}
-    out_dir = Path(out_dir)
     figures = {
-        "params_vs_accuracy": params_vs_accuracy_figure(
-            runs_by_model, steps, out_dir / "params_vs_accuracy.svg"),
-        "test_accuracy_all": accuracy_all_figure(
-            runs_by_model, steps, out_dir / "test_accuracy_all.svg"),
-        "final_seeds": final_seeds_figure(runs_by_model.get(final_id, []),
-                                          out_dir / "final_seeds.svg"),
+        "params_vs_accuracy": params_vs_accuracy_figure(runs_by_model, steps),
+        "test_accuracy_all": accuracy_all_figure(runs_by_model, steps),
+        "final_seeds": final_seeds_figure(runs_by_model.get(final_id, [])),
     }
-    return {key: path for key, path in figures.items() if path is not None}
+    return {key: figure for key, figure in figures.items() if figure is not None}
 
 
-__all__ = ["STEP_COLOURS", "complete_runs", "course_figures", "model_figures"]
+def course_figures(records_by_model: dict[str, list[dict]], steps: dict[str, int],
+                   final_id: str, out_dir: Path) -> dict[str, Path]:
+    """Write the figures of :func:`draw_course_figures` to ``out_dir`` (SVG); returns
+    key -> written file."""
+    return _save_all(draw_course_figures(records_by_model, steps, final_id), out_dir)
+
+
+# The file each figure is written to; the suffix decides the format.
+FILE_NAMES = {
+    "curves": "curves.svg", "lr": "lr.svg", "misclassified": "misclassified.png",
+    "confusion": "confusion.svg", "params_vs_accuracy": "params_vs_accuracy.svg",
+    "test_accuracy_all": "test_accuracy_all.svg", "final_seeds": "final_seeds.svg",
+}
+
+
+__all__ = ["FILE_NAMES", "STEP_COLOURS", "complete_runs", "course_figures", "displayed_px",
+           "draw_course_figures", "draw_model_figures", "is_constant_rate", "model_figures"]

@@ -71,8 +71,10 @@ def failed_record(model_id: str = "s3_final", seed: int = 1) -> dict:
 def course_records() -> tuple[dict[str, list[dict]], dict[str, int]]:
     models = [("s1_skeleton", 1, 19000, 99.3), ("s1_lighter", 1, 9800, 99.2),
               ("s2_batchnorm", 2, 8200, 99.35), ("s2_capacity", 2, 7604, 99.42),
-              ("s3_onecycle", 3, 7604, 99.45), ("s3_final", 3, 7604, 99.5),
-              ("s3_lean", 3, 5300, 99.44)]
+              ("s3_augment", 3, 7604, 99.3), ("s3_onecycle", 3, 7604, 99.45),
+              ("s3_no_dropout", 3, 7604, 99.46), ("s3_weight_decay", 3, 7604, 99.48),
+              ("s3_final", 3, 7604, 99.5), ("s3_lean", 3, 5300, 99.44),
+              ("s3_tiny", 3, 4000, 99.3)]  # seven in a panel: every series colour
     records = {
         model_id: [fake_record(model_id, step, seed, params=params, ceiling=ceiling)
                    for seed in ((0, 1, 2) if model_id.startswith("s3_") else (0,))]
@@ -128,13 +130,29 @@ def test_model_figures_skip_what_is_missing(tmp_path):
 
     assert model_figures([failed_record(seed=0)], tmp_path) == {}
     assert model_figures([], tmp_path) == {}
-    record = fake_record(epochs=1)
+    record = fake_record(epochs=2)
     del record["evaluation"]
     record["lr_trace"] = []  # falls back to the per-epoch learning rates
+    record["epochs"][1]["lr"] = 0.001
     figures = model_figures([record], tmp_path)
     assert set(figures) == {"curves", "lr"}
     for path in figures.values():
         check_file(path)
+
+
+def test_a_constant_learning_rate_gets_no_plot(tmp_path):
+    from mnist_course.plots import draw_model_figures, is_constant_rate, model_figures
+
+    record = fake_record()
+    record["lr_trace"] = [[step / 4, 0.01] for step in range(61)]
+    assert is_constant_rate(record)
+    assert "lr" not in model_figures([record], tmp_path)
+    record["lr_trace"] = []  # the per-epoch rates: all 0.01 in fake_record
+    assert is_constant_rate(record)
+    scheduled = fake_record()
+    assert not is_constant_rate(scheduled)
+    ax = draw_model_figures([scheduled])["lr"].axes[0]
+    assert ax.get_yscale() == "log"  # the rates span more than a decade
 
 
 def test_course_figures_are_valid_and_byte_identical_on_rerun(tmp_path):
@@ -166,3 +184,175 @@ def test_step_palette_covers_every_course_step():
 
     assert set(STEP_COLOURS) == set(STEPS)
     assert len(set(STEP_COLOURS.values())) == len(STEP_COLOURS)
+
+
+# ------------------------------------------------------------------ readable figures
+
+def drawn_figures() -> list[tuple[str, object]]:
+    """Every figure the site draws, from fake runs: (file name, matplotlib Figure)."""
+    from mnist_course.plots import FILE_NAMES, draw_course_figures, draw_model_figures
+
+    records, steps = course_records()
+    figures = {**draw_model_figures([fake_record(seed=0), fake_record(seed=1)]),
+               **draw_course_figures(records, steps, "s3_final")}
+    assert set(figures) == set(FILE_NAMES)
+    return [(FILE_NAMES[key], figure) for key, figure in figures.items()]
+
+
+def test_displayed_px_follows_the_page_column():
+    from mnist_course.plots import CSS_PX_PER_INCH, PAGE_WIDTH_PX, displayed_px
+
+    # The figures before: 10 pt ticks on a 10-inch figure, shrunk from 960 px to the column.
+    assert displayed_px(10, 10) == pytest.approx(10 * 4 / 3 * PAGE_WIDTH_PX / 960)
+    assert displayed_px(10, 10) < 10
+    # Narrower than the column: shown at its natural size, 96 / 72 px per point.
+    assert displayed_px(9, 6) == pytest.approx(12.0)
+    # A PNG at 96 DPI shows as its SVG would; at 200 DPI it is shrunk twice as much.
+    assert displayed_px(9, 7, pixels_per_inch=CSS_PX_PER_INCH) == displayed_px(9, 7)
+    assert displayed_px(9, 7, pixels_per_inch=200) == pytest.approx(
+        9 * PAGE_WIDTH_PX / (72 * 7))
+
+
+def test_tick_labels_are_at_least_11_px_at_page_width():
+    import matplotlib
+    from matplotlib.font_manager import FontProperties
+
+    from mnist_course.plots import FIGURE_WIDTH, MIN_TEXT_PX, STYLE, displayed_px
+
+    # From the style alone: the tick label size rcParams give, at the usual figure width.
+    with matplotlib.rc_context(STYLE):
+        for key in ("xtick.labelsize", "ytick.labelsize"):
+            points = FontProperties(size=matplotlib.rcParams[key]).get_size_in_points()
+            assert displayed_px(points, FIGURE_WIDTH) >= MIN_TEXT_PX, key
+    # And on every drawn figure, at its own width, for every tick label of every axes
+    # (the colour bar's included).
+    for name, figure in drawn_figures():
+        figure.draw_without_rendering()
+        width = figure.get_figwidth()
+        for ax in figure.axes:
+            for label in ax.get_xticklabels() + ax.get_yticklabels():
+                assert displayed_px(label.get_fontsize(), width) >= MIN_TEXT_PX, \
+                    (name, label.get_text())
+
+
+def test_every_text_is_at_least_11_px_at_page_width():
+    from matplotlib.text import Text
+
+    from mnist_course.plots import MIN_TEXT_PX, PNG_DPI, displayed_px
+
+    for name, figure in drawn_figures():
+        figure.draw_without_rendering()
+        pixels_per_inch = PNG_DPI if name.endswith(".png") else 96
+        texts = [t for t in figure.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        assert texts, name
+        small = {t.get_text(): round(displayed_px(t.get_fontsize(), figure.get_figwidth(),
+                                                  pixels_per_inch), 1)
+                 for t in texts
+                 if displayed_px(t.get_fontsize(), figure.get_figwidth(),
+                                 pixels_per_inch) < MIN_TEXT_PX}
+        assert not small, (name, small)
+
+
+def colour_distance(first: str, second: str) -> float:
+    from matplotlib.colors import to_rgb
+
+    return sum((a - b) ** 2 for a, b in zip(to_rgb(first), to_rgb(second), strict=True)) ** 0.5
+
+
+def test_bar_colour_is_in_no_series_palette():
+    from mnist_course.plots import (
+        BAR_COLOUR,
+        OTHER_COLOUR,
+        SERIES_COLOURS,
+        STEP_COLOURS,
+        TEST_COLOUR,
+        TRAIN_COLOUR,
+    )
+
+    series = {*SERIES_COLOURS, *STEP_COLOURS.values(), TRAIN_COLOUR, TEST_COLOUR, OTHER_COLOUR}
+    assert BAR_COLOUR.lower() not in {colour.lower() for colour in series}
+    # Not merely another code for a near colour (the old bar, #D55E00, sat 0.26 from the
+    # train line's #E69F00): far from every series colour.
+    assert min(colour_distance(BAR_COLOUR, colour) for colour in series) > 0.5
+    assert colour_distance("#D55E00", TRAIN_COLOUR) < 0.5
+
+
+def test_no_line_on_a_chart_shares_the_bar_colour():
+    from matplotlib.colors import same_color
+
+    from mnist_course.plots import BAR_COLOUR
+    from mnist_course.summary import ACCURACY_BAR
+
+    bars = 0
+    for name, figure in drawn_figures():
+        for ax in figure.axes:
+            lines = ax.get_lines()
+            is_bar = [list(line.get_ydata()) == [ACCURACY_BAR, ACCURACY_BAR] for line in lines]
+            bars += sum(is_bar)
+            for line, bar in zip(lines, is_bar, strict=True):
+                assert same_color(line.get_color(), BAR_COLOUR) == bar, (name, line.get_label())
+    assert bars >= 5  # curves, params, three step panels, final seeds
+
+
+def test_accuracy_of_every_model_is_one_panel_per_step():
+    from matplotlib.colors import to_hex
+
+    from mnist_course.plots import draw_course_figures
+    from mnist_course.summary import ACCURACY_BAR
+
+    records, steps = course_records()
+    figure = draw_course_figures(records, steps, "s3_final")["test_accuracy_all"]
+    assert len(figure.axes) == len(set(steps.values()))
+    for ax, step in zip(figure.axes, sorted(set(steps.values())), strict=True):
+        assert ax.get_title(loc="left").startswith(f"Step {step}:")
+        models = [line for line in ax.get_lines()
+                  if list(line.get_ydata()) != [ACCURACY_BAR, ACCURACY_BAR]]
+        expected = [model_id for model_id, model_step in steps.items() if model_step == step]
+        # One line per model, each its own colour and marker.
+        assert [line.get_label().split()[0] for line in models] == expected
+        assert len({to_hex(line.get_color()) for line in models}) == len(models)
+        assert len({line.get_marker() for line in models}) == len(models)
+        # The label says what the line is: a mean over seeds, or the one seed there is.
+        for line in models:
+            runs = [r for r in records[line.get_label().split()[0]]
+                    if r["status"] == "complete"]
+            suffix = f"({len(runs)} seeds)" if len(runs) > 1 else f"(seed {runs[0]['seed']})"
+            assert line.get_label().endswith(suffix)
+    assert "mean over the model's seeds" in figure.get_suptitle()
+
+
+def test_seed_band_is_the_mean_and_range_per_epoch():
+    from mnist_course.plots import _seed_band
+
+    runs = [fake_record(seed=seed, epochs=3) for seed in (0, 1, 2)]
+    epochs, mean, low, high = _seed_band(runs)
+    assert epochs == [1, 2, 3]
+    for index in range(3):
+        values = [run["epochs"][index]["test_accuracy"] for run in runs]
+        assert mean[index] == pytest.approx(sum(values) / 3)
+        assert (low[index], high[index]) == (min(values), max(values))
+
+
+def test_colour_bar_ticks_are_spread_and_end_at_the_top():
+    from mnist_course.plots import colour_bar_ticks
+
+    assert colour_bar_ticks(2) == [1, 2]
+    assert colour_bar_ticks(4) == [1, 2, 3, 4]
+    assert colour_bar_ticks(12) == [1, 2, 3, 5, 12]  # 10 would crowd 12
+    assert colour_bar_ticks(1000) == [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000]
+    for top in range(2, 3000):
+        ticks = colour_bar_ticks(top)
+        assert ticks[0] == 1 and ticks[-1] == top
+        assert all(high / low >= 1.3 for low, high in zip(ticks, ticks[1:], strict=False))
+
+
+def test_confusion_colour_bar_is_labelled_in_plain_counts():
+    from mnist_course.plots import colour_bar_ticks, draw_model_figures
+
+    record = fake_record()
+    matrix = record["evaluation"]["confusion_matrix"]
+    worst = max(matrix[t][p] for t in range(10) for p in range(10) if t != p)
+    figure = draw_model_figures([record])["confusion"]
+    bar = figure.axes[1]  # the colour bar's axes
+    labels = [label.get_text() for label in bar.get_yticklabels()]
+    assert labels == [str(t) for t in colour_bar_ticks(max(worst, 2))]
