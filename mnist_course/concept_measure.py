@@ -175,25 +175,35 @@ def draw_augmentation_figure(data: MNISTData, augmentation: Augmentation, path: 
                              seed: int = FIGURE_SEED, rotations: int = FIGURE_ROTATIONS
                              ) -> Path:
     """Real training digits (top row) and ``rotations`` augmented copies of each, drawn
-    with ``random_affine`` and a generator seeded with ``seed``."""
-    from .plots import _new_figure, _save
+    with ``random_affine`` and a generator seeded with ``seed``, in the course's figure
+    style (:mod:`mnist_course.plots`)."""
+    from .plots import SMALL_TEXT, _new_figure, _save, _styled
 
     originals = class_examples(data)
     generator = torch.Generator().manual_seed(seed)
     rows = [originals] + [random_affine(originals, augmentation, generator)
                           for _ in range(rotations)]
-    figure, axes = _new_figure(9, 1.0 * len(rows) + 0.6, rows=len(rows), cols=len(originals))
-    for r, images in enumerate(rows):
-        for c, image in enumerate(images):
-            ax = axes[r][c]
-            ax.imshow(image[0].numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-        axes[r][0].set_ylabel("original" if r == 0 else f"draw {r}", fontsize=9)
-    figure.suptitle(f"Training digits before and after random_affine "
-                    f"({augmentation.describe()}, seed {seed})", fontsize=10)
-    return _save(figure, path)
+
+    @_styled
+    def draw():
+        figure, axes = _new_figure(0.75 * len(rows) + 0.5, rows=len(rows),
+                                   cols=len(originals))
+        for r, images in enumerate(rows):
+            for c, image in enumerate(images):
+                ax = axes[r][c]
+                ax.imshow(image[0].numpy(), cmap="gray_r", vmin=0, vmax=1,
+                          interpolation="nearest")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.grid(False)
+                for spine in ax.spines.values():  # the digit's own black edge frames it
+                    spine.set_visible(False)
+            axes[r][0].set_ylabel("original" if r == 0 else f"draw {r}", fontsize=SMALL_TEXT)
+        figure.suptitle(f"Training digits before and after random_affine "
+                        f"({augmentation.describe()}, seed {seed})")
+        return figure
+
+    return _save(draw(), path)
 
 
 def _refresh_recalibration(results_dir: Path, data_dir: str | None) -> str:
@@ -247,11 +257,18 @@ def _load_data(data_dir: str | None) -> MNISTData | None:
 
 def refresh_concept_measures(results_dir: Path, docs_dir: Path, data_dir: str | None
                              ) -> list[str]:
-    """Measure and draw what the Concepts pages need and is stale; one line per item."""
+    """Measure and draw what the Concepts pages need and is stale; one line per item.
+
+    Runs on one thread, as the course's runs trained (``build_report.py`` gives each run
+    one): the same order of floating-point sums, and small convolutions gain little from
+    a second thread anyway."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
         return [_refresh_recalibration(Path(results_dir), data_dir),
                 _refresh_figure(Path(docs_dir), data_dir)]
     finally:
+        torch.set_num_threads(threads)
         _DATA.clear()
 
 

@@ -306,3 +306,16 @@ def test_measurements_are_skipped_with_a_reason(tmp_path):
     assert lines[0].endswith("no stored weights of s3_final; not measured")
     assert "MNIST is not on this machine" in lines[1]
     assert not Path(tmp_path / "docs").exists() or not any((tmp_path / "docs").iterdir())
+
+
+def test_augmentation_figure_is_drawn_from_the_given_digits(tmp_path):
+    from mnist_course.concept_measure import class_examples, draw_augmentation_figure
+    from mnist_course.recipe import Augmentation
+
+    data = tiny_data()
+    examples = class_examples(data)
+    assert examples.shape == (10, 1, 28, 28)
+    assert [int(data.train_labels[(data.train_images == e).all(dim=(1, 2, 3))][0])
+            for e in examples] == list(range(10))
+    path = draw_augmentation_figure(data, Augmentation(rotation=7.0), tmp_path / "a.png")
+    assert path.read_bytes().startswith(b"\x89PNG")
