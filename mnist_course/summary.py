@@ -20,9 +20,13 @@ LAST_EPOCHS = 5  # "consistently" means every one of the last this-many epochs
 # A train-minus-test gap above this many points at the end reads as over-fitting.
 OVERFIT_GAP = 0.25
 
+# A passing model whose lowest last-5 epoch is within this many points of the bar (five
+# test images) passes with almost no margin: another seed could well miss.
+THIN_MARGIN = 0.05
+
 BUDGET = {"params": PARAM_BUDGET, "epochs": MAX_EPOCHS, "accuracy": ACCURACY_BAR,
           "last_epochs": LAST_EPOCHS,
-          "overfit_gap": OVERFIT_GAP}
+          "overfit_gap": OVERFIT_GAP, "thin_margin": THIN_MARGIN}
 
 
 @dataclass(frozen=True)
@@ -220,13 +224,13 @@ class Comparison:
 
     @property
     def higher(self) -> bool:
-        """A rise larger than the noise."""
-        return self.difference > 0 and not self.within_noise
+        """A rise larger than the noise (never claimed from one seed)."""
+        return self.noise_known and self.difference > 0 and not self.within_noise
 
     @property
     def lower(self) -> bool:
-        """A fall larger than the noise."""
-        return self.difference < 0 and not self.within_noise
+        """A fall larger than the noise (never claimed from one seed)."""
+        return self.noise_known and self.difference < 0 and not self.within_noise
 
 
 def compare_seeds(current: SeedsSummary, previous: SeedsSummary) -> Comparison:

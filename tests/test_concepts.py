@@ -11,6 +11,7 @@ from pathlib import Path
 import markdown
 import pytest
 import torch
+import yaml
 from report_fixtures import REPO, copy_docs, render, write_fixture_results
 
 from mnist_course.concept_store import check_model, concepts_path, recalibration_key
@@ -108,6 +109,15 @@ def test_ideas_are_read_from_layers_and_recipe():
     plain = dataclasses.replace(skeleton, architecture=(Conv(8), MaxPool(),
                                                         Conv(10, kernel=12, relu=False)))
     assert "transition" not in slugs(plain)
+
+
+def test_the_nav_lists_every_idea_under_its_own_title():
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    section = next(item["Concepts"] for item in nav if isinstance(item, dict)
+                   and "Concepts" in item)
+    entries = {path: title for entry in section for title, path in entry.items()}
+    assert entries.pop("concepts/index.md")
+    assert entries == {concept_page(c): c.title for c in CONCEPTS}
 
 
 def test_each_idea_is_introduced_where_the_course_adds_it():

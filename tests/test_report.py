@@ -19,12 +19,12 @@ from report_fixtures import (
 )
 
 from mnist_course.models import COURSE, FINAL_MODEL_ID, get_model
-from mnist_course.report.format import count, pct
+from mnist_course.report.format import count, mean_sd, pct
 from mnist_course.report.render import model_page
 from mnist_course.results import metrics_path, write_json
 from mnist_course.summary import summarize, summarize_seeds
 
-PLACEHOLDERS = re.compile(r"TODO|\[Provide|lorem|\bnan\b", re.IGNORECASE)
+PLACEHOLDERS = re.compile(r"TODO|\[Provide|lorem|\bnan\b|\{\{|\{%|%\}", re.IGNORECASE)
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -70,7 +70,12 @@ def test_every_model_page_has_target_result_analysis(site):
     for model in COURSE:
         text = page(site, model_page(model))
         headings = re.findall(r"^## (.+)$", text, re.MULTILINE)
-        assert headings == ["Target", "Result", "Analysis"], (model.id, headings)
+        # the reading order: what it sets out to do, what it measured, what we learn, then
+        # the details folded away
+        assert headings == ["Target", "Result", "Analysis", "Details"], (model.id, headings)
+        details = text.split("## Details", 1)[1]
+        assert "| Epoch |" in details and "| Layer |" in details, model.id
+        assert "| Epoch |" not in text.split("## Details", 1)[0], model.id
 
 
 def test_pages_say_they_are_generated_and_hold_no_placeholder(site):
@@ -85,10 +90,14 @@ def test_pages_say_they_are_generated_and_hold_no_placeholder(site):
 def test_figures_on_pages_equal_the_json(site):
     for model in COURSE:
         summary = summarize(site["records"][(model.id, 0)])
+        seeds = summarize_seeds([site["records"][(model.id, s)] for s in model.seeds])
         text = page(site, model_page(model))
         assert pct(summary.last5_min) in text, model.id
-        assert pct(summary.best_test) in text, model.id
         assert count(summary.params) in text, model.id
+        # the summary figures are across every seed, and say so
+        assert f"| Lowest of any last-5 epoch, all seeds | {pct(seeds.worst_last5)} |" in text
+        assert mean_sd(seeds.mean_last5, seeds.sd_last5) in text, model.id
+        assert f"on {len(seeds.passing)} of {len(model.seeds)} seeds" in text, model.id
     final = [site["records"][(FINAL_MODEL_ID, seed)] for seed in get_model(FINAL_MODEL_ID).seeds]
     worst = pct(summarize_seeds(final).worst_last5)
     assert worst in page(site, "index.md")
@@ -108,6 +117,29 @@ def test_nav_lists_every_generated_page(site):
         assert entries[model_page(model)] == model.title, model.id
 
 
+def test_every_page_has_its_own_title(site):
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    titles = re.findall(r"'([^']+)': '[\w/-]+\.(?:md|ipynb)'", str(nav))
+    assert len(titles) == len(set(titles)), sorted(titles)
+
+
+def test_the_final_page_shows_what_each_change_of_its_step_added(site):
+    text = page(site, model_page(get_model(FINAL_MODEL_ID)))
+    table = text.split("### What each change of step 3 added", 1)[1].split("## Analysis")[0]
+    chain = ["s2_capacity", "s3_augment", "s3_onecycle", "s3_no_dropout", "s3_weight_decay",
+             FINAL_MODEL_ID]
+    for model_id in chain:
+        assert f"({model_id}.md)" in table or f"/{model_id}.md)" in table, model_id
+    assert "baseline" in table and ("within" in table or "beyond" in table)
+
+
+def test_code_on_the_page_is_pytorch_not_the_course_definition(site):
+    for model in COURSE:
+        code = page(site, model_page(model)).split("Code: the network in PyTorch", 1)[1]
+        assert "nn.Sequential(" in code and "mc.Recipe(" in code, model.id
+        assert "CourseModel(" not in code and "analysis=" not in code, model.id
+
+
 def test_second_render_is_byte_identical(site):
     assert site["first"] == site["second"]
 
@@ -120,15 +152,21 @@ def test_figures_are_served_from_docs(site):
 
 def test_missing_and_stale_runs_are_shown_honestly(tmp_path):
     write_fixture_results(tmp_path / "results")
-    metrics_path(tmp_path / "results", "s1_lighter", 0).unlink()
+    metrics_path(tmp_path / "results", "s1_lighter", 0).unlink()  # one seed missing
+    for seed in (1, 2):  # and then all of them, for the next model's analysis
+        metrics_path(tmp_path / "results", "s1_lightest", seed).unlink()
     stale = metrics_path(tmp_path / "results", "s2_gap", 0)
     record = yaml.safe_load(stale.read_text())  # JSON is YAML
     record["cache_key"] = "0000000000000000"
     write_json(stale, record)
     docs = copy_docs(tmp_path / "docs")
     assert render(tmp_path / "results", docs) == 0
-    assert "Not trained yet" in (docs / "step-1" / "s1_lighter.md").read_text()
-    assert "not trained yet" in (docs / "step-1" / "s1_lightest.md").read_text()  # its analysis
+    partly = (docs / "step-1" / "s1_lighter.md").read_text()
+    assert "Not trained yet" in partly and "seed 0: not trained yet" in partly
+    assert "Seeds trained | 2 (1, 2)" in partly  # the other seeds still show
+    metrics_path(tmp_path / "results", "s1_lightest", 0).unlink()
+    assert render(tmp_path / "results", docs) == 0
+    assert "not trained yet" in (docs / "step-2" / "s2_batchnorm.md").read_text()  # analysis
     assert "Stale result" in (docs / "step-2" / "s2_gap.md").read_text()
 
 

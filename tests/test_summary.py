@@ -1,7 +1,13 @@
 import pytest
 from conftest import fake_record
 
-from mnist_course.summary import ACCURACY_BAR, check_requirements, summarize, summarize_seeds
+from mnist_course.summary import (
+    ACCURACY_BAR,
+    check_requirements,
+    compare_seeds,
+    summarize,
+    summarize_seeds,
+)
 
 PASSING = [98.0, 98.8, 99.1, 99.2, 99.3, 99.35, 99.38, 99.41, 99.3, 99.4, 99.42, 99.45, 99.41,
            99.5, 99.44]
@@ -53,3 +59,37 @@ def test_seeds_summary_names_failing_seeds():
     assert seeds.widest_spread_last5 == pytest.approx(max(last5) - (ACCURACY_BAR - 0.01))
     assert seeds.requirements[2]["passed"] is False
     assert [p["passed"] for p in seeds.requirements[2]["per_seed"]] == [True, False]
+
+
+def _seeds_with_means(means: list[float]):
+    """Runs whose last five epochs all equal the given per-seed means."""
+    runs = []
+    for seed, mean in enumerate(means):
+        epochs = [{"epoch": e, "train_loss": 0.1, "train_accuracy": 99.0, "test_loss": 0.02,
+                   "test_accuracy": 99.0 if e <= 10 else mean, "lr": 0.01, "seconds": 1.0}
+                  for e in range(1, 16)]
+        runs.append({"model_id": "m", "seed": seed, "params": 5000, "has_linear": False,
+                     "status": "complete", "quick_check": False, "epochs": epochs,
+                     "architecture": []})
+    return summarize_seeds(runs)
+
+
+def test_a_difference_no_larger_than_the_seeds_spread_is_noise():
+    before = _seeds_with_means([99.40, 99.45, 99.47])  # seeds 0.07 points apart
+    after = _seeds_with_means([99.45, 99.47, 99.48])
+    comparison = compare_seeds(after, before)
+    assert comparison.noise == 0.07 and comparison.within_noise
+    assert not comparison.higher and not comparison.lower
+    clear = compare_seeds(_seeds_with_means([99.60, 99.61, 99.62]), before)
+    assert clear.higher and not clear.within_noise
+
+
+def test_differences_come_from_the_printed_values():
+    # 99.4449 prints as 99.44 and 99.4351 as 99.44: the prose must say +0.00, not +0.01
+    comparison = compare_seeds(_seeds_with_means([99.4449] * 3), _seeds_with_means([99.4351] * 3))
+    assert comparison.difference == 0.0
+
+
+def test_one_seed_cannot_tell_noise_apart():
+    comparison = compare_seeds(_seeds_with_means([99.5]), _seeds_with_means([99.4]))
+    assert not comparison.noise_known and not comparison.within_noise

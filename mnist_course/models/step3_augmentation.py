@@ -77,7 +77,7 @@ ONE_CYCLE = CourseModel(
     previous="s3_augment",
     analysis="""
 The schedule shows in the last epochs: each seed's last five now spread over
-{{ seeds.spread_last5_mean|points }} on average, against {{ prev_seeds.spread_last5_mean|r2 }} with the constant rate
+{{ seeds.spread_last5_mean|points }} on average, against {{ prev_seeds.spread_last5_mean|points }} with the constant rate
 {% if seeds.spread_last5_mean < prev_seeds.spread_last5_mean %}(the steadier finish the Target expected){% else %}(so the steadier finish the Target expected is not borne out){% endif %}.
 They average {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }} ({{ compare.difference|pts }}, {{ compare|noise_words }}).
 After epoch 1 the test accuracy is {{ seeds.first_test_mean|pct }} on average (was {{ prev_seeds.first_test_mean|pct }}){% if seeds.first_test_mean <= prev_seeds.first_test_mean %}: the
@@ -162,7 +162,7 @@ Recomputing batch norm's statistics before each test changes nothing about train
 what is tested. On the {{ compare.seeds|plural('seed') }} both models ran, the last five epochs average
 {{ compare_current.mean_last5|pct }}, against {{ compare_previous.mean_last5|pct }} with the running averages:
 {{ compare.difference|pts }}, {{ compare|noise_words }}. Each seed's last five epochs now spread over
-{{ compare_current.spread_last5_mean|points }} on average, against {{ compare_previous.spread_last5_mean|r2 }}.
+{{ compare_current.spread_last5_mean|points }} on average, against {{ compare_previous.spread_last5_mean|points }}.
 Across all {{ seeds.count|plural('seed') }} of this model the mean of the last five epochs is {{ seeds.mean_last5|pct }}
 ± {{ seeds.sd_last5|round(3) }} and the lowest single epoch is {{ seeds.worst_last5|pct }}.
 {% if seeds.all_pass %}Every seed meets every requirement with {{ m.params|count }} parameters: this is the
@@ -199,11 +199,57 @@ model) the lean network averages {{ seeds.mean_last5|pct }} over the last five e
 {{ compare.difference|pts }} against the final model: {{ compare|noise_words }}. The lowest single
 epoch is {{ seeds.worst_last5|pct }}.
 {% if seeds.all_pass %}It meets the bar on every seed{% if seeds.worst_last5|r2 == budget.accuracy %}, but with no margin: its lowest epoch is exactly the
-bar{% elif seeds.worst_last5 - budget.accuracy < 0.05 %}, but with almost no margin: its lowest epoch is
+bar{% elif seeds.worst_last5 - budget.accuracy < budget.thin_margin %}, but with almost no margin: its lowest epoch is
 {{ (seeds.worst_last5|r2 - budget.accuracy)|points }} above the bar{% endif %}. Most of what the assignment needs is the training
 recipe, not the last parameters.{% else %}It misses on {{ seeds.failing|join(', ') }}: below this size the margin
 over the bar runs out.{% endif %}
 """,
 )
 
-MODELS = (AUGMENT, ONE_CYCLE, NO_DROPOUT, WEIGHT_DECAY_MODEL, FINAL, LEAN)
+TINY = CourseModel(
+    id="s3_tiny",
+    step=3,
+    title="Tiny: under 4,000 parameters",
+    target=(
+        "How small can the network go? The lean model's layers, narrowed again to stay under "
+        "4,000 parameters: 6-8 before the pool (the first layers see only strokes and "
+        "edges, so they need the fewest channels), a 1x1 transition to 8, "
+        "then 8-10-10-10 after the pool; the same four 3x3 convolutions keep the receptive "
+        "field at 22 pixels before GAP.",
+        "Same recipe as the lean and final models: nothing else changes, so the page shows "
+        "what the last 2,000 parameters bought.",
+        "Expect to hold 99.40 % in each of the last five epochs on all five seeds; the lean "
+        "model held it with no margin, so this is a real test, not a formality.",
+    ),
+    architecture=with_batch_norm((
+        Conv(6), Conv(8),  # 28 -> 26 -> 24, receptive field 5
+        MaxPool(),  # 24 -> 12
+        Conv(8, kernel=1),  # transition
+        Conv(8), Conv(10), Conv(10), Conv(10),  # 12 -> 10 -> 8 -> 6 -> 4, field 22
+        GlobalAvgPool(),
+        Conv(10, kernel=1, relu=False),
+    )),
+    recipe=LEAN.recipe,
+    previous="s3_lean",
+    seeds=COURSE_SEEDS,
+    analysis="""
+With {{ m.params|count }} parameters ({{ (prev.params - m.params)|count }} fewer than the lean model) the
+last five epochs average {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }}:
+{{ compare.difference|pts }} against the lean model, {{ compare|noise_words }}. The lowest single epoch
+is {{ seeds.worst_last5|pct }}.
+{% if seeds.all_pass %}It holds the bar on every seed: the Target's expectation is borne out.{% else %}It holds the bar
+on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} and misses on {{ seeds.failing|join(', ') }}, so the Target's expectation is
+not borne out: at this size the margin that the lean model had (none to spare) is gone, and the
+assignment is not met consistently.{% endif %}
+{% if compare.lower %}The parameters the lean model has on top of these bought a measurable
+{{ (-compare.difference)|points }} of test accuracy.{% endif %}
+{% if final_seeds %}Against the final model ({{ final_seeds.mean_last5|pct }} over {{ final_seeds.count|plural('seed') }}, lowest single epoch
+{{ final_seeds.worst_last5|pct }}) it gives up {{ (final_seeds.mean_last5|r2 - seeds.mean_last5|r2)|points }} of mean accuracy{% if final_seeds.all_pass and not seeds.all_pass %}
+and the margin that keeps every last epoch above the bar{% endif %}.{% endif %}
+Training accuracy ends at {{ seeds.final_train_mean|pct }} on average, against
+{{ prev_seeds.final_train_mean|pct }} for the lean model: the smaller network fits the rotated training
+digits less well, which is the capacity it lost.
+""",
+)
+
+MODELS = (AUGMENT, ONE_CYCLE, NO_DROPOUT, WEIGHT_DECAY_MODEL, FINAL, LEAN, TINY)

@@ -70,7 +70,10 @@ def make_figures(course: list[ModelResults], docs_dir: Path,
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         manifest = {}
-    trained = {r.model.id: r.records for r in course if r.trained}
+    # Figures carry the model's title as the course names it today, not as it was named
+    # when a run was stored (a retitled model keeps its runs).
+    trained = {r.model.id: [dict(record, title=r.model.title) for record in r.records]
+               for r in course if r.trained}
     steps = {r.model.id: r.model.step for r in course}
     jobs = {model_id: (figure_key(records), records) for model_id, records in trained.items()}
     if trained:
@@ -91,6 +94,13 @@ def make_figures(course: list[ModelResults], docs_dir: Path,
             produced = (plots.model_figures(records, out) if records is not None else
                         plots.course_figures(trained, steps, FINAL_MODEL_ID, out))
             figures[folder] = _copy_figures(produced, docs_dir, folder, log)
+            # A figure drawn last time but not now (a constant-rate run has no LR plot)
+            # would linger unlinked in docs/: remove it.
+            for stale in set(files.values()) - set(figures[folder].values()):
+                path = docs_path(docs_dir, stale)
+                if path.exists():
+                    path.unlink()
+                    log.removed.append(path)
     keys = {folder: {"key": key, "files": figures[folder]} for folder, (key, _) in jobs.items()}
     write_if_changed(manifest_path, dump_json(keys).encode("utf-8"), log)
     return figures
