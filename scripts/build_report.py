@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--retrain", action="store_true",
                         help="retrain the selected runs even when their stored run is current")
     parser.add_argument("--no-train", action="store_true",
-                        help="never train; render from what exists (missing runs are shown "
-                             "as 'not trained yet', stale ones as stale)")
+                        help="never train or measure; render from what exists (missing runs are "
+                             "shown as 'not trained yet', stale ones as stale)")
     parser.add_argument("--seeds", type=seed_list, default=None, metavar="0,1,2",
                         help="seeds for the multi-seed models (final and lean; default "
                              "0,1,2,3,4); single-seed models always use seed 0")
@@ -223,6 +223,18 @@ def refresh_notebook(docs_dir: Path, data_dir: str | None, skip: str | None) -> 
     return f"{NOTEBOOK}: executed"
 
 
+def refresh_concepts(results_dir: Path, docs_dir: Path, data_dir: str | None,
+                     skip: str | None) -> str:
+    """Measure what the Concepts pages need from torch and MNIST (the final model's
+    batch-norm recalibration, the augmentation figure) when it is stale; ``skip`` names
+    the option that forbids it."""
+    if skip:
+        return f"concepts: not measured ({skip}); stored measurements left as they were"
+    from mnist_course.concept_measure import refresh_concept_measures
+
+    return "; ".join(refresh_concept_measures(results_dir, docs_dir, data_dir))
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.no_train and args.retrain:
@@ -250,8 +262,11 @@ def build(args: argparse.Namespace, selected: list[CourseModel], results_dir: Pa
     notebook = refresh_notebook(docs_dir, args.data_dir,
                                 "--no-train" if args.no_train else
                                 "--no-notebook" if args.no_notebook else None)
+    concepts = refresh_concepts(results_dir, docs_dir, args.data_dir,
+                                "--no-train" if args.no_train else None)
     log = build_site(results_dir, docs_dir, args.seeds)
     print(f"architecture summaries written: {architectures}; {notebook}")
+    print(concepts)
     print(f"site: {len(log.written)} file(s) written, {len(log.unchanged)} unchanged, "
           f"{len(log.removed)} removed, in {docs_dir}")
     print(f"done in {time.perf_counter() - started:.1f} s: {len(tally.trained)} trained, "

@@ -1,4 +1,5 @@
-"""The built site in headless Chromium: pages load, navigation works, every image shows."""
+"""The built site in headless Chromium: pages load, navigation works, every image shows,
+formulas render, and no page asks any host but the site's own or logs a console error."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from report_fixtures import write_fixture_results
 from test_report import copy_docs, mkdocs_build, render
 
 from mnist_course.models import COURSE
+from mnist_course.report.concepts import CONCEPTS, concept_page
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
@@ -32,7 +34,7 @@ def served_site(tmp_path_factory):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a free port
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/", "site": root / "site"}
     server.shutdown()
     shutil.rmtree(root / "site", ignore_errors=True)
 
@@ -57,6 +59,7 @@ def broken_images(page) -> list[str]:
 
 
 def test_home_model_page_and_navigation(served_site, browser, tmp_path):
+    served_site = served_site["url"]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(served_site, wait_until="networkidle")
     assert "MNIST in three steps" in page.title()
@@ -79,13 +82,59 @@ def test_home_model_page_and_navigation(served_site, browser, tmp_path):
     page.close()
 
 
+def built_pages(site: Path) -> list[str]:
+    """Every page of the built site, as a path below its root ("" for the home page)."""
+    return sorted("" if p.parent == site else p.parent.relative_to(site).as_posix() + "/"
+                  for p in site.rglob("index.html"))
+
+
+def test_every_page_stays_on_the_site_without_console_errors(served_site, browser):
+    """Offline, a request to another host (a font service, a CDN) fails; none may be made."""
+    base, problems, current = served_site["url"], [], {"path": ""}
+    pages = built_pages(served_site["site"])
+    assert len(pages) >= 20 and "concepts/receptive-field/" in pages
+
+    def on_request(request) -> None:
+        if not request.url.startswith((base, "data:", "blob:")):
+            problems.append(f"/{current['path']}: request to {request.url}")
+
+    def on_console(message) -> None:
+        if message.type == "error":
+            problems.append(f"/{current['path']}: console error: {message.text}")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("request", on_request)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"/{current['path']}: {error}"))
+    for path in pages:
+        current["path"] = path
+        response = page.goto(base + path, wait_until="networkidle")
+        assert response is not None and response.ok, path
+        assert broken_images(page) == [], path
+    page.close()
+    assert problems == []
+
+
+def test_formulas_render_as_mathml(served_site, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    for path in ("concepts/receptive-field/", "concepts/parameters/"):
+        page.goto(served_site["url"] + path, wait_until="networkidle")
+        sizes = page.evaluate("Array.from(document.querySelectorAll('article math'))"
+                              ".map(m => m.getBoundingClientRect().width)")
+        assert len(sizes) >= 10, path
+        assert min(sizes) > 0, path  # drawn by the browser, not left as raw LaTeX text
+        assert "$" not in page.locator("article").inner_text(), path
+    page.close()
+
+
 def site_pages(served_site) -> list[str]:
     """Every generated page of the built site, as URLs."""
-    pages = ["", "comparison/", "reproduce/"]
+    pages = ["", "comparison/", "reproduce/", "concepts/"]
+    pages += [concept_page(concept).removesuffix(".md") + "/" for concept in CONCEPTS]
     for model in COURSE:
         pages.append(f"step-{model.step}/")
         pages.append(f"step-{model.step}/{model.id}/")
-    return [served_site + p for p in dict.fromkeys(pages)]
+    return [served_site["url"] + p for p in dict.fromkeys(pages)]
 
 
 def test_tables_fit_titles_differ_and_no_template_reaches_a_page(served_site, browser):

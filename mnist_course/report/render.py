@@ -32,6 +32,14 @@ from ..summary import (
     summarize_seeds,
 )
 from .changes import model_changes
+from .concepts import (
+    CONCEPT_GLOBALS,
+    CONCEPTS,
+    CONCEPTS_INDEX,
+    ConceptData,
+    concept_context,
+    concept_page,
+)
 from .course import ModelResults
 from .format import FILTERS
 from .source import step_description
@@ -114,6 +122,7 @@ class Site:
     figures: dict[str, dict[str, str]]  # model id (or "course") -> figure name -> docs path
     results_label: str  # how the results folder is named in the pages' headers
     builds: list[dict] = field(default_factory=list)  # course_build.json: builds that trained
+    concept_data: ConceptData = field(default_factory=ConceptData)  # measured for Concepts
 
     def by_id(self, model_id: str | None) -> ModelResults | None:
         return next((r for r in self.course if r.model.id == model_id), None)
@@ -213,7 +222,7 @@ def _globals(site: Site) -> dict[str, Any]:
         "final": final, "lean": site.by_id(LEAN_MODEL_ID), "badge": badge,
         "model_row": model_row, "model_page": model_page, "step_page": step_page,
         "step_description": step_description, "results_label": site.results_label,
-        "run_passes": run_passes,
+        "run_passes": run_passes, **CONCEPT_GLOBALS,
     }
 
 
@@ -268,6 +277,14 @@ def render_pages(site: Site) -> dict[str, str]:
                                     total_seconds=sum(
                                         r["provenance"].get("training_seconds") or 0
                                         for m in site.course for r in m.records))
+    pages[CONCEPTS_INDEX] = _render(env, site, "concepts/index.md.j2", CONCEPTS_INDEX,
+                                    "*/architecture.json and */seed-*/metrics.json")
+    for concept in CONCEPTS:
+        page = concept_page(concept)
+        pages[page] = _render(env, site, f"concepts/{concept.slug}.md.j2", page,
+                              "*/architecture.json, */seed-*/metrics.json and concepts.json",
+                              **concept_context(concept, site.course, site.figures,
+                                                site.concept_data))
     return pages
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..models import FINAL_MODEL_ID
 from ..results import atomic_write_bytes, dump_json, read_builds
+from .concepts import load_concept_data
 from .course import ModelResults, load_course
 from .render import GENERATED_MARK, Site, docs_path, render_pages
 
@@ -139,7 +140,8 @@ def build_site(results_dir: Path, docs_dir: Path, seeds: tuple[int, ...] | None 
     course = load_course(Path(results_dir), seeds)
     drawn = make_figures(course, Path(docs_dir), log) if figures else {}
     site = Site(course=course, figures=drawn, results_label=results_label(results_dir),
-                builds=read_builds(Path(results_dir)))
+                builds=read_builds(Path(results_dir)),
+                concept_data=load_concept_data(Path(results_dir), Path(docs_dir)))
     pages = render_pages(site)
     for page, text in pages.items():
         write_if_changed(docs_path(docs_dir, page), text.encode("utf-8"), log)

@@ -1,0 +1,331 @@
+"""The Concepts pages: ideas derived from the models, worked numbers equal to the stored
+rows, links both ways, formulas rendered to MathML, build-time measurements replayed
+exactly as training drew them."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import markdown
+import pytest
+import torch
+import yaml
+from report_fixtures import REPO, copy_docs, render, write_fixture_results
+
+from mnist_course.concept_store import check_model, concepts_path, recalibration_key
+from mnist_course.models import COURSE, FINAL_MODEL_ID, get_model
+from mnist_course.models.blocks import Conv, GlobalAvgPool, MaxPool
+from mnist_course.report.concepts import (
+    CONCEPTS,
+    concept_by_slug,
+    concept_page,
+    concepts_used,
+    introduced_by,
+    recalibration_summary,
+    removed_by,
+    worked_parameters,
+    worked_receptive_field,
+)
+from mnist_course.report.course import load_course
+from mnist_course.report.mathml import FormulaError, tex_to_mathml
+from mnist_course.report.render import model_page, relative
+from mnist_course.results import read_json, write_json
+
+STORED = REPO / "results"
+
+
+def stored_architecture(model_id: str) -> dict:
+    path = STORED / model_id / "architecture.json"
+    if not path.exists():
+        pytest.skip(f"{path} is not stored")
+    return read_json(path)
+
+
+# ----------------------------------------------------------------------------------------
+# Worked examples against the stored architecture rows
+
+
+@pytest.mark.parametrize("model", COURSE, ids=lambda m: m.id)
+def test_receptive_field_recurrences_give_the_stored_rows(model):
+    rows = stored_architecture(model.id)["receptive_field"]
+    worked = worked_receptive_field(rows)
+    assert [(w["size"], w["jump"], w["field"]) for w in worked] == \
+        [(r["size_out"], r["jump_out"], r["rf_out"]) for r in rows]
+    assert all(w["agrees"] for w in worked)
+
+
+@pytest.mark.parametrize("model", COURSE, ids=lambda m: m.id)
+def test_parameter_formula_gives_the_stored_layer_summary(model):
+    architecture = stored_architecture(model.id)
+    worked = worked_parameters(model, architecture)
+    assert all(w["computed"] == w["params"] for w in worked), model.id
+    assert sum(w["computed"] for w in worked) == architecture["total_params"]
+
+
+def test_a_wrong_stored_row_is_flagged_not_hidden():
+    row = {"kernel": 3, "stride": 1, "padding": 0, "dilation": 2, "size_in": 28,
+           "size_out": 26, "jump_in": 1, "jump_out": 1, "rf_in": 1, "rf_out": 3}
+    (worked,) = worked_receptive_field([row])
+    assert (worked["effective"], worked["size"], worked["field"]) == (5, 24, 5)
+    assert not worked["agrees"]
+
+
+def test_depthwise_and_bias_follow_the_layer_spec():
+    model = dataclasses.replace(get_model(FINAL_MODEL_ID), architecture=(
+        Conv(4), Conv(8, depthwise=True, batch_norm=True), GlobalAvgPool(),
+        Conv(10, kernel=1, relu=False)))
+    architecture = {
+        "receptive_field": [{"name": "c1", "kernel": 3}, {"name": "c2", "kernel": 3},
+                            {"name": "c3", "kernel": 1}],
+        "layers": [{"name": "c1", "kind": "Conv2d", "output_shape": [4, 26, 26], "params": 40},
+                   {"name": "c2", "kind": "Conv2d", "output_shape": [8, 24, 24], "params": 72},
+                   {"name": "b2", "kind": "BatchNorm2d", "output_shape": [8, 24, 24],
+                    "params": 16},
+                   {"name": "c3", "kind": "Conv2d", "output_shape": [10, 1, 1], "params": 90}],
+    }
+    worked = worked_parameters(model, architecture)
+    assert [w["computed"] for w in worked] == [40, 72, 16, 90]
+    assert [w.get("bias") for w in worked] == [4, 0, None, 10]
+
+
+# ----------------------------------------------------------------------------------------
+# Which model uses which idea, from its layers and recipe
+
+
+def slugs(model) -> set[str]:
+    return {c.slug for c in concepts_used(model)}
+
+
+def test_ideas_are_read_from_layers_and_recipe():
+    skeleton, final = get_model("s1_skeleton"), get_model(FINAL_MODEL_ID)
+    assert {"receptive-field", "parameters", "transition", "gap"} <= slugs(skeleton)
+    assert not slugs(skeleton) & {"batch-norm", "dropout", "augmentation", "one-cycle",
+                                  "weight-decay", "bn-recalibration"}
+    assert {"batch-norm", "augmentation", "one-cycle", "weight-decay",
+            "bn-recalibration"} <= slugs(final)
+    assert "dropout" not in slugs(final)
+    plain = dataclasses.replace(skeleton, architecture=(Conv(8), MaxPool(),
+                                                        Conv(10, kernel=12, relu=False)))
+    assert "transition" not in slugs(plain)
+
+
+def test_the_nav_lists_every_idea_under_its_own_title():
+    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    section = next(item["Concepts"] for item in nav if isinstance(item, dict)
+                   and "Concepts" in item)
+    entries = {path: title for entry in section for title, path in entry.items()}
+    assert entries.pop("concepts/index.md")
+    assert entries == {concept_page(c): c.title for c in CONCEPTS}
+
+
+def test_each_idea_is_introduced_where_the_course_adds_it():
+    course = load_course(STORED)
+    expected = {"batch-norm": ("s2_batchnorm", "s1_lightest"),
+                "dropout": ("s2_dropout", "s2_batchnorm"),
+                "augmentation": ("s3_augment", "s2_capacity"),
+                "one-cycle": ("s3_onecycle", "s3_augment")}
+    for slug, ids in expected.items():
+        current, previous = introduced_by(concept_by_slug(slug), course)
+        assert (current.model.id, previous.model.id) == ids, slug
+    current, previous = removed_by(concept_by_slug("dropout"), course)
+    assert previous.model.id == "s3_onecycle" and not current.model.architecture[0].dropout
+    with pytest.raises(LookupError, match="no concept"):
+        concept_by_slug("attention")
+
+
+def test_recalibration_summary_means_and_weights():
+    record = {"momentum": 0.1, "replayed_batches": 100, "recalibration_images": 10_000,
+              "recalibration_batch": 2000,
+              "seeds": [{"seed": 0, "running_accuracy": 99.40, "recalibrated_accuracy": 99.50,
+                         "recorded_last_epoch_accuracy": 99.50},
+                        {"seed": 1, "running_accuracy": 99.46, "recalibrated_accuracy": 99.44,
+                         "recorded_last_epoch_accuracy": 99.44}]}
+    summary = recalibration_summary(record)
+    assert summary["running_mean"] == pytest.approx(99.43)
+    assert summary["difference"] == pytest.approx(0.04)
+    assert (summary["better"], summary["worse"]) == (1, 1)
+    assert summary["last20_share"] == pytest.approx(1 - 0.9 ** 20)
+    assert summary["recalibration_batches"] == 5 and summary["matches_recorded"]
+
+
+# ----------------------------------------------------------------------------------------
+# The rendered pages
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("concepts")
+    write_fixture_results(root / "results")
+    target = copy_docs(root / "docs")
+    assert render(root / "results", target) == 0
+    return target
+
+
+def test_concept_pages_show_the_stored_rows(docs):
+    text = (docs / "concepts" / "receptive-field.md").read_text(encoding="utf-8")
+    rows = read_json(docs.parent / "results" / FINAL_MODEL_ID / "architecture.json")
+    for row in rows["receptive_field"]:
+        assert f"= {row['size_out']}$ | ${row['jump_in']} \\cdot {row['stride']} = " \
+               f"{row['jump_out']}$ | ${row['rf_in']} + " in text, row["name"]
+        assert f"\\cdot {row['jump_in']} = {row['rf_out']}$ |" in text, row["name"]
+    assert "disagree" not in text
+    params = (docs / "concepts" / "parameters.md").read_text(encoding="utf-8")
+    assert f"**{rows['total_params']:,}** | **{rows['total_params']:,}**" in params
+
+
+def test_model_pages_and_concept_pages_link_both_ways(docs):
+    for model in COURSE:
+        page = model_page(model)
+        text = (docs / page).read_text(encoding="utf-8")
+        for concept in CONCEPTS:
+            link = f"]({relative(page, concept_page(concept))})"
+            assert (link in text) == concept.uses(model), (model.id, concept.slug)
+    for concept in CONCEPTS:
+        page = concept_page(concept)
+        text = (docs / page).read_text(encoding="utf-8")
+        for model in COURSE:
+            link = f"]({relative(page, model_page(model))})"
+            if concept.uses(model):
+                assert link in text, (concept.slug, model.id)
+
+
+def test_missing_measurements_say_how_to_make_them(docs):
+    text = (docs / "concepts" / "bn-recalibration.md").read_text(encoding="utf-8")
+    assert "Not measured on this machine" in text
+    assert "Not drawn on this machine" in (docs / "concepts" / "augmentation.md").read_text()
+
+
+def test_the_rebuilt_averages_are_checked_on_the_nearest_model_without_recalibration(
+        tmp_path):
+    final = get_model(FINAL_MODEL_ID)
+    assert check_model(tmp_path, final) is None
+    for model_id in ("s3_onecycle", "s2_batchnorm"):
+        (tmp_path / model_id / "seed-0").mkdir(parents=True)
+        (tmp_path / model_id / "seed-0" / "weights.pt").write_bytes(b"w")
+    assert check_model(tmp_path, final).id == "s3_onecycle"
+    (tmp_path / "s3_weight_decay" / "seed-0").mkdir(parents=True)
+    (tmp_path / "s3_weight_decay" / "seed-0" / "weights.pt").write_bytes(b"w")
+    assert check_model(tmp_path, final).id == "s3_weight_decay"
+
+
+def test_a_measurement_renders_and_is_flagged_when_the_weights_change(tmp_path):
+    results = tmp_path / "results"
+    write_fixture_results(results)
+    final = get_model(FINAL_MODEL_ID)
+    weights = results / final.id / "seed-0" / "weights.pt"
+    weights.write_bytes(b"first weights")
+    seeds = [{"seed": 0, "running_accuracy": 99.31, "recalibrated_accuracy": 99.47,
+              "stored_statistics_accuracy": 99.47, "recorded_last_epoch_accuracy": 99.47}]
+    record = {"model_id": final.id, "key": recalibration_key(results, final), "momentum": 0.1,
+              "replayed_batches": 100, "batch_size": 128, "recalibration_images": 10_000,
+              "recalibration_batch": 2000, "test_count": 10_000, "seeds": seeds,
+              "method_check": {"model_id": "s3_onecycle", "seed": 0,
+                               "stored_running_accuracy": 99.44,
+                               "rebuilt_running_accuracy": 99.43},
+              "provenance": {"seconds": 12.5, "device": "cpu", "device_name": "Test CPU",
+                             "torch": "2.5.1", "finished_at": "2025-01-01T00:00:00+00:00"}}
+    write_json(concepts_path(results), {"format": 1, "bn_recalibration": record})
+    docs = copy_docs(tmp_path / "docs")
+    assert render(results, docs) == 0
+    page = docs / "concepts" / "bn-recalibration.md"
+    text = page.read_text(encoding="utf-8")
+    assert "| 0 | 99.31 % | 99.47 % | +0.16 points |" in text
+    assert "Measured on older weights" not in text and "exactly the one its run" in text
+    assert re.search(r"those give\s+99\.44 %, the rebuilt ones 99\.43 %", text)
+    weights.write_bytes(b"retrained weights")
+    assert render(results, docs) == 0
+    assert "Measured on older weights" in page.read_text(encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------
+# Formulas
+
+
+def test_latex_becomes_mathml():
+    html = tex_to_mathml(r"r_{\text{out}} = r_{\text{in}} + (k - 1)\, j", display=True)
+    assert html.startswith("<math") and 'display="block"' in html and "<msub>" in html
+    with pytest.raises(FormulaError, match="fix its LaTeX"):
+        tex_to_mathml(r"\frac{1}{")
+
+
+def test_markdown_extension_renders_inline_and_display_math_only():
+    md = markdown.Markdown(extensions=["mnist_course.report.mathml", "tables"])
+    html = md.convert("Size $n_{\\text{out}} = 26$, *em*, 5 $ and 6 $, `$x$`.\n\n"
+                      "$$\nj_{\\text{out}} = j_{\\text{in}} \\cdot s\n$$\n\n"
+                      "| a |\n|--|\n| $3 \\cdot 3$ |\n")
+    assert html.count("<math") == 3
+    assert '<div class="mc-math"><math' in html
+    assert "<em>em</em>" in html and "5 $ and 6 $" in html and "<code>$x$</code>" in html
+
+
+def test_no_generated_page_leaves_a_dollar_outside_code(docs):
+    md = markdown.Markdown(extensions=["mnist_course.report.mathml", "tables", "admonition",
+                                       "attr_list", "md_in_html", "pymdownx.superfences",
+                                       "pymdownx.details"])
+    for path in docs.rglob("*.md"):
+        html = md.reset().convert(path.read_text(encoding="utf-8"))
+        prose = re.sub(r"<(code|pre)>.*?</\1>", "", html, flags=re.DOTALL)
+        assert "$" not in prose, path
+
+
+# ----------------------------------------------------------------------------------------
+# Build-time measurements (torch, no MNIST needed)
+
+
+def tiny_data(n_train: int = 300, n_test: int = 50):
+    from mnist_course.data import MNISTData
+
+    generator = torch.Generator().manual_seed(1)
+    return MNISTData(torch.rand(n_train, 1, 28, 28, generator=generator),
+                     torch.randint(0, 10, (n_train,), generator=generator),
+                     torch.rand(n_test, 1, 28, 28, generator=generator),
+                     torch.randint(0, 10, (n_test,), generator=generator))
+
+
+def test_replayed_batches_are_the_ones_fit_trained_on(monkeypatch):
+    from mnist_course import train
+    from mnist_course.concept_measure import last_training_batches
+    from mnist_course.recipe import Augmentation, Recipe
+
+    seen = []
+
+    def recording(images, augmentation, generator):
+        out = original(images, augmentation, generator)
+        seen.append(out.clone())
+        return out
+
+    original = train.random_affine
+    monkeypatch.setattr(train, "random_affine", recording)
+    recipe = Recipe(epochs=2, batch_size=64, augmentation=Augmentation(rotation=7.0))
+    data = tiny_data()
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 10, 28), torch.nn.Flatten())
+    train.fit(model, recipe, data, seed=3, progress=False)
+    replayed = list(last_training_batches(recipe, data, seed=3, count=4))
+    assert len(replayed) == 4
+    for got, expected in zip(replayed, seen[-4:], strict=True):
+        assert torch.equal(got, expected)
+
+
+def test_measurements_are_skipped_with_a_reason(tmp_path):
+    from mnist_course.concept_measure import refresh_concept_measures
+
+    lines = refresh_concept_measures(tmp_path / "results", tmp_path / "docs",
+                                     str(tmp_path / "no-mnist"))
+    assert lines[0].endswith("no stored weights of s3_final; not measured")
+    assert "MNIST is not on this machine" in lines[1]
+    assert not Path(tmp_path / "docs").exists() or not any((tmp_path / "docs").iterdir())
+
+
+def test_augmentation_figure_is_drawn_from_the_given_digits(tmp_path):
+    from mnist_course.concept_measure import class_examples, draw_augmentation_figure
+    from mnist_course.recipe import Augmentation
+
+    data = tiny_data()
+    examples = class_examples(data)
+    assert examples.shape == (10, 1, 28, 28)
+    assert [int(data.train_labels[(data.train_images == e).all(dim=(1, 2, 3))][0])
+            for e in examples] == list(range(10))
+    path = draw_augmentation_figure(data, Augmentation(rotation=7.0), tmp_path / "a.png")
+    assert path.read_bytes().startswith(b"\x89PNG")
