@@ -11,6 +11,10 @@ The public API students use in their own assignments::
     mc.layer_summary(model)                           # per-layer shapes and parameters
     mc.check_requirements(metrics)                    # the assignment's four checks
 
+A student's own course (their models, any ``nn.Module``) is an ``mc.Course`` of
+``mc.CourseModel``s in a file; ``mnist-course build --course FILE --out DIR`` trains it
+and writes its site and WRITEUP.md (see :mod:`mnist_course.course`).
+
 Names that need torch are imported on first use, so ``import mnist_course`` (and the
 report layer, which never needs torch) stays light.
 """
@@ -21,6 +25,7 @@ import importlib
 
 __version__ = "0.1.0"
 
+from .course import Course, CourseModel, load_course  # noqa: E402
 from .errors import CourseError, DataError, ResultsError, UsageError  # noqa: E402
 from .recipe import Augmentation, Recipe  # noqa: E402
 from .summary import check_requirements, summarize, summarize_seeds  # noqa: E402
@@ -43,6 +48,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Augmentation", "CourseError", "DataError", "Recipe", "ResultsError", "UsageError",
+    "Augmentation", "Course", "CourseError", "CourseModel", "DataError", "Recipe",
+    "ResultsError", "UsageError", "load_course",
     "__version__", "check_requirements", "summarize", "summarize_seeds", *_LAZY,
 ]

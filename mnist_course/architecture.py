@@ -56,7 +56,7 @@ def architecture_path(results_dir: Path, model_id: str) -> Path:
 def write_architecture(course_model, results_dir: Path) -> Path:
     """Write ``<results_dir>/<model_id>/architecture.json`` (atomic, sorted keys: the same
     model always gives the same bytes) and return its path."""
-    record = architecture_record(course_model.build())
+    record = architecture_record(course_model.network())
     record.update(model_id=course_model.id, architecture_key=architecture_key(course_model),
                   format=ARCHITECTURE_FORMAT)
     path = architecture_path(results_dir, course_model.id)

@@ -42,13 +42,16 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="mnist-course",
-        description="Train and inspect the models of the MNIST course (99.4 %% with fewer "
+        description="Train and inspect the models of the MNIST course (99.4 % with fewer "
                     "than 8,000 parameters, in three steps).",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    commands.add_parser("list", help="list every course model: id, step, parameters")
+    listing = commands.add_parser("list", help="list every course model: id, step, parameters",
+                                  description="List the models of a course: id, step, "
+                                              "trainable parameters and title.")
+    add_course_option(listing)
 
     train = commands.add_parser(
         "train", help="train one course model and write its metrics.json",
@@ -56,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "<results-dir>/<model>/seed-<n>/metrics.json and weights.pt. A killed "
                     "run resumes from its last finished epoch when started again.")
     train.add_argument("model_id", help="a model id from `mnist-course list`")
+    add_course_option(train)
     train.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
     train.add_argument("--epochs", type=positive_int, default=None,
                        help="override the recipe's epochs (a quick check, marked as such)")
@@ -70,15 +74,87 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=positive_int, default=None,
                        help="CPU threads for torch (default: all cores)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    from .build import add_build_options
+
+    build = commands.add_parser(
+        "build", help="train a course, then write its site and WRITEUP.md into --out",
+        description="Do for a course what scripts/build_report.py does for the built-in "
+                    "one: train every run that is missing or stale (a run is reused while "
+                    "its model's code, recipe and seed are unchanged), then write "
+                    "OUT/results/ (the runs), OUT/docs/ and OUT/mkdocs.yml (a complete "
+                    "MkDocs site: mkdocs serve -f OUT/mkdocs.yml) and OUT/WRITEUP.md (one "
+                    "Markdown file with its figures in OUT/WRITEUP_files/, for a Git "
+                    "hosting page).",
+        epilog="Examples: mnist-course build --course my_course.py --out report --epochs 1 "
+               "--train-subset 2000 (a quick preview in a minute); mnist-course build "
+               "--course my_course.py --out report (the real runs).")
+    add_course_option(build)
+    build.add_argument("--out", required=True, metavar="DIR",
+                       help="the project folder to write (created if missing)")
+    add_build_options(build)
+    build.add_argument("--epochs", type=positive_int, default=None,
+                       help="a quick preview: every run trains this many epochs (kept in "
+                            "OUT/results-preview/, marked as a preview on every page)")
+    build.add_argument("--train-subset", type=positive_int, default=None, metavar="N",
+                       help="a quick preview: every run trains on N images")
+
+    check = commands.add_parser(
+        "check", help="check a network against the assignment, without training",
+        description="Instant checks of any nn.Module class or zero-argument function in a "
+                    "file: trainable parameters (fewer than 8,000), no nn.Linear, output "
+                    "of shape (2, 10) for a (2, 1, 28, 28) batch, and the receptive field "
+                    "at the output against the 28-pixel digit; prints the layer summary "
+                    "and the receptive-field table. Exit 0 when every check passes, 1 when "
+                    "one fails, 2 for a usage error (no such file or name, an error in "
+                    "the file).",
+        epilog="Example: mnist-course check my_course.py:SmallNet --train --seeds 0,1,2")
+    check.add_argument("target", metavar="FILE.py:NAME",
+                       help="a file and the nn.Module class (or function returning one) in it")
+    check.add_argument("--train", action="store_true",
+                       help="also train it on full MNIST (the course's final recipe, or the "
+                            "recipe of the CourseModel NAME names) and check the accuracy "
+                            "requirement on every seed")
+    check.add_argument("--seeds", type=_seeds, default=(0,), metavar="0,1,2,3,4",
+                       help="seeds for --train (default 0)")
+    check.add_argument("--epochs", type=positive_int, default=None,
+                       help="with --train: a quick check of this many epochs")
+    check.add_argument("--data-dir", default=None,
+                       help="folder holding MNIST/raw/ (default: $MNIST_COURSE_DATA or ./data)")
+    check.add_argument("--results-dir", default=None,
+                       help="where --train keeps its runs (default: ./check-results)")
+    check.add_argument("--device", default="auto",
+                       help="cpu, cuda or auto (default: CUDA when available)")
+
+    new = commands.add_parser(
+        "new", help="write a starter course (three steps, one model each) into a folder",
+        description="Write DIR/course.py (a course of three steps with one small nn.Module "
+                    "model each, with example Target and Analysis templates) and "
+                    "DIR/README.md. It builds as it is: mnist-course build --course "
+                    "DIR/course.py --out DIR/report")
+    new.add_argument("dir", metavar="DIR", help="the folder to write (must not hold a course.py)")
     return parser
 
 
-def cmd_list() -> int:
-    from .models import COURSE
+def add_course_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--course", default=None, metavar="PATH",
+                        help="a Python file (or package folder) defining COURSE = "
+                             "mc.Course(...) (default: the built-in course)")
 
-    width = max(len(m.id) for m in COURSE)
-    for model in COURSE:
-        params = sum(p.numel() for p in model.build().parameters() if p.requires_grad)
+
+def _seeds(text: str) -> tuple[int, ...]:
+    from .build import seed_list
+
+    return seed_list(text)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .course import load_course
+
+    course = load_course(args.course)
+    width = max(len(m.id) for m in course)
+    for model in course:
+        params = sum(p.numel() for p in model.network().parameters() if p.requires_grad)
         print(f"{model.id:<{width}}  step {model.step}  {params:>6,} params  {model.title}")
     return 0
 
@@ -86,12 +162,12 @@ def cmd_list() -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
+    from .course import load_course
     from .data import load_mnist
-    from .models import get_model
     from .results import resolve_results_dir
     from .train import pick_device, run_course_model
 
-    model = get_model(args.model_id)  # fails fast on an unknown id, before loading data
+    model = load_course(args.course).get(args.model_id)  # fails fast, before loading data
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
@@ -111,14 +187,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from .build import build_course, project_target
+    from .course import load_course
+    from .report.course import Preview
+
+    preview = (Preview(args.epochs, args.train_subset)
+               if args.epochs or args.train_subset else None)
+    command = "mnist-course build" + (f" --course {args.course}" if args.course else "") + \
+        f" --out {args.out}"
+    course = load_course(args.course, build_command=command)
+    return build_course(course, project_target(args.out, args.course, preview), args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
-            return cmd_list()
+            return cmd_list(args)
         if args.command == "train":
             return cmd_train(args)
+        if args.command == "build":
+            return cmd_build(args)
+        if args.command == "check":
+            from .check import cmd_check
+
+            return cmd_check(args)
+        if args.command == "new":
+            from .starter import write_starter
+
+            return write_starter(args.dir)
         raise UsageError(f"unknown command {args.command!r}")
     except CourseError as exc:
         if args.debug:

@@ -34,8 +34,8 @@ from .concept_store import (
     recalibration_key,
     stored_seeds,
 )
+from .course import Course, CourseModel
 from .data import MNISTData, random_affine, shuffled_batches
-from .models import FINAL_MODEL_ID, CourseModel, get_model
 from .recipe import Augmentation, Recipe
 from .results import atomic_write_bytes, dump_json, load_metrics, metrics_path, write_json
 from .train import (
@@ -128,15 +128,15 @@ def measure_seed(course_model: CourseModel, results_dir: Path, data: MNISTData,
             "recorded_last_epoch_accuracy": last_epoch["test_accuracy"]}
 
 
-def measure_recalibration(course_model: CourseModel, results_dir: Path,
+def measure_recalibration(course: Course, course_model: CourseModel, results_dir: Path,
                           data: MNISTData) -> dict:
     """``concepts.json``'s record for ``course_model``: every stored seed, with provenance."""
     started, clock = datetime.now(timezone.utc), time.perf_counter()
-    momenta = {m.momentum for m in course_model.build().modules()
+    momenta = {m.momentum for m in course_model.network().modules()
                if isinstance(m, nn.modules.batchnorm._BatchNorm)}
     seeds = [measure_seed(course_model, results_dir, data, seed)
              for seed in stored_seeds(results_dir, course_model)]
-    check = check_model(results_dir, course_model)
+    check = check_model(results_dir, course, course_model)
     method_check = None
     if check is not None:  # its stored weights keep training's own averages: the truth
         _, _, stored, rebuilt = _stored_and_rebuilt(check, results_dir, data, 0)
@@ -146,7 +146,7 @@ def measure_recalibration(course_model: CourseModel, results_dir: Path,
         "format": CONCEPTS_FORMAT,
         "bn_recalibration": {
             "model_id": course_model.id,
-            "key": recalibration_key(results_dir, course_model),
+            "key": recalibration_key(results_dir, course, course_model),
             "momentum": momenta.pop() if len(momenta) == 1 else None,
             "replayed_batches": REPLAYED_BATCHES,
             "batch_size": course_model.recipe.batch_size,
@@ -206,9 +206,9 @@ def draw_augmentation_figure(data: MNISTData, augmentation: Augmentation, path: 
     return _save(draw(), path)
 
 
-def _refresh_recalibration(results_dir: Path, data_dir: str | None) -> str:
-    course_model = get_model(FINAL_MODEL_ID)
-    key = recalibration_key(results_dir, course_model)
+def _refresh_recalibration(course: Course, results_dir: Path, data_dir: str | None) -> str:
+    course_model = course.get(course.final)
+    key = recalibration_key(results_dir, course, course_model)
     if key is None:
         return f"batch-norm recalibration: no stored weights of {course_model.id}; not measured"
     stored = load_concepts(results_dir)
@@ -217,13 +217,13 @@ def _refresh_recalibration(results_dir: Path, data_dir: str | None) -> str:
     data = _load_data(data_dir)
     if data is None:
         return "batch-norm recalibration: MNIST is not on this machine; not measured"
-    write_json(concepts_path(results_dir), measure_recalibration(course_model, results_dir,
-                                                                 data))
+    write_json(concepts_path(results_dir), measure_recalibration(course, course_model,
+                                                                 results_dir, data))
     return "batch-norm recalibration: measured"
 
 
-def _refresh_figure(docs_dir: Path, data_dir: str | None) -> str:
-    augmentation = get_model(FINAL_MODEL_ID).recipe.augmentation
+def _refresh_figure(course: Course, docs_dir: Path, data_dir: str | None) -> str:
+    augmentation = course.get(course.final).recipe.augmentation
     key = figure_key(augmentation.rotation, FIGURE_SEED, 10, FIGURE_ROTATIONS)
     manifest = load_figure_manifest(docs_dir)
     known = manifest.get("augmentation", {})
@@ -255,8 +255,8 @@ def _load_data(data_dir: str | None) -> MNISTData | None:
     return _DATA[data_dir]
 
 
-def refresh_concept_measures(results_dir: Path, docs_dir: Path, data_dir: str | None
-                             ) -> list[str]:
+def refresh_concept_measures(course: Course, results_dir: Path, docs_dir: Path,
+                             data_dir: str | None) -> list[str]:
     """Measure and draw what the Concepts pages need and is stale; one line per item.
 
     Runs on one thread, as the course's runs trained (``build_report.py`` gives each run
@@ -265,8 +265,8 @@ def refresh_concept_measures(results_dir: Path, docs_dir: Path, data_dir: str | 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return [_refresh_recalibration(Path(results_dir), data_dir),
-                _refresh_figure(Path(docs_dir), data_dir)]
+        return [_refresh_recalibration(course, Path(results_dir), data_dir),
+                _refresh_figure(course, Path(docs_dir), data_dir)]
     finally:
         torch.set_num_threads(threads)
         _DATA.clear()

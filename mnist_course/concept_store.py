@@ -19,8 +19,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from .course import Course, CourseModel
 from .errors import ResultsError
-from .models import CourseModel, get_model
 from .results import read_json, weights_path
 
 CONCEPTS_FILE = "concepts.json"
@@ -47,28 +47,28 @@ def stored_seeds(results_dir: Path, model: CourseModel) -> list[int]:
     return [seed for seed in model.seeds if weights_path(results_dir, model.id, seed).exists()]
 
 
-def check_model(results_dir: Path, model: CourseModel) -> CourseModel | None:
+def check_model(results_dir: Path, course: Course, model: CourseModel) -> CourseModel | None:
     """The nearest model before ``model`` (following ``previous``) that tests with the
     running averages, so its stored weights keep the averages its own training left, and
     whose seed 0 is stored: the ground truth the rebuilt averages are checked against."""
     current = model
     while current.previous:
-        current = get_model(current.previous)
+        current = course.get(current.previous)
         uses_batch_norm = any(getattr(layer, "batch_norm", False)
-                              for layer in current.architecture)
+                              for layer in current.architecture or ())
         if (uses_batch_norm and not current.recipe.bn_recalibration
                 and weights_path(results_dir, current.id, 0).exists()):
             return current
     return None
 
 
-def recalibration_key(results_dir: Path, model: CourseModel) -> str | None:
+def recalibration_key(results_dir: Path, course: Course, model: CourseModel) -> str | None:
     """A hash of the stored weights of every seed (and of the check model's seed 0), the
     recipes and the measuring code; None when no weights of ``model`` are stored."""
     seeds = stored_seeds(results_dir, model)
     if not seeds:
         return None
-    check = check_model(results_dir, model)
+    check = check_model(results_dir, course, model)
     digest = _digest(model.id, seeds, model.recipe.to_dict(), check and check.id,
                      check and check.recipe.to_dict())
     paths = [weights_path(results_dir, model.id, seed) for seed in seeds]

@@ -388,10 +388,8 @@ def _step_of(model_id: str, runs: list[dict], steps: dict[str, int]) -> int | No
     return steps.get(model_id, runs[0].get("step"))
 
 
-def _step_label(step: int | None) -> str:
-    from .models import STEPS  # torch-free: the course definitions are data
-
-    return f"step {step}: {STEPS[step]}" if step in STEPS else "other"
+def _step_label(step: int | None, step_names: dict[int, str]) -> str:
+    return f"step {step}: {step_names[step]}" if step in step_names else "other"
 
 
 def _place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = SMALL_TEXT
@@ -418,7 +416,8 @@ def _place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = 
 
 
 @_styled
-def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int]
+def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int],
+                              step_names: dict[int, str]
                               ) -> Figure | None:
     """Parameters against last-5-epoch mean test accuracy, one point per model."""
     points = []
@@ -448,7 +447,7 @@ def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[
     shown_steps = set()
     for params, mean, low, high, _, step in sorted(points, key=lambda p: (p[5] or 0)):
         colour = STEP_COLOURS.get(step, OTHER_COLOUR)
-        label = None if step in shown_steps else _step_label(step)
+        label = None if step in shown_steps else _step_label(step, step_names)
         shown_steps.add(step)
         ax.errorbar(params, mean, yerr=[[mean - low], [high - mean]] if high > low else None,
                     fmt="o", color=colour, markersize=6, capsize=3, label=label, zorder=3)
@@ -486,7 +485,8 @@ def _runs_label(model_id: str, runs: list[dict]) -> str:
 
 
 @_styled
-def accuracy_all_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int]
+def accuracy_all_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int],
+                        step_names: dict[int, str]
                         ) -> Figure | None:
     """Test accuracy per epoch of every model, one panel per step (small multiples): each
     model's mean over its seeds, with a band from the lowest to the highest seed."""
@@ -513,7 +513,7 @@ def accuracy_all_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, i
                     marker=SERIES_MARKERS[index % len(SERIES_MARKERS)],
                     label=_runs_label(model_id, runs))
         _bar_line(ax, label=ax is axes[0, 0])
-        label = _step_label(step)
+        label = _step_label(step, step_names)
         ax.set_title(label[0].upper() + label[1:], loc="left")
         ax.set_ylabel("test accuracy (%)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
@@ -560,6 +560,7 @@ def final_seeds_figure(runs: list[dict]) -> Figure | None:
 
 
 def draw_course_figures(records_by_model: dict[str, list[dict]], steps: dict[str, int],
+                        step_names: dict[int, str],
                         final_id: str) -> dict[str, Figure]:
     """The figures comparing models: ``params_vs_accuracy``, ``test_accuracy_all`` and
     ``final_seeds``.
@@ -571,18 +572,20 @@ def draw_course_figures(records_by_model: dict[str, list[dict]], steps: dict[str
                      for model_id, records in records_by_model.items()}
     runs_by_model = {model_id: runs for model_id, runs in runs_by_model.items() if runs}
     figures = {
-        "params_vs_accuracy": params_vs_accuracy_figure(runs_by_model, steps),
-        "test_accuracy_all": accuracy_all_figure(runs_by_model, steps),
+        "params_vs_accuracy": params_vs_accuracy_figure(runs_by_model, steps, step_names),
+        "test_accuracy_all": accuracy_all_figure(runs_by_model, steps, step_names),
         "final_seeds": final_seeds_figure(runs_by_model.get(final_id, [])),
     }
     return {key: figure for key, figure in figures.items() if figure is not None}
 
 
 def course_figures(records_by_model: dict[str, list[dict]], steps: dict[str, int],
-                   final_id: str, out_dir: Path) -> dict[str, Path]:
+                   step_names: dict[int, str], final_id: str, out_dir: Path
+                   ) -> dict[str, Path]:
     """Write the figures of :func:`draw_course_figures` to ``out_dir`` (SVG); returns
     key -> written file."""
-    return _save_all(draw_course_figures(records_by_model, steps, final_id), out_dir)
+    return _save_all(draw_course_figures(records_by_model, steps, step_names, final_id),
+                     out_dir)
 
 
 # The file each figure is written to; the suffix decides the format.

@@ -138,7 +138,8 @@ class Recipe:
         opt = self.optimizer.upper() if self.optimizer == "sgd" else self.optimizer.capitalize()
         if self.optimizer == "sgd" and self.momentum:
             opt += f" (momentum {self.momentum:g}{', Nesterov' if self.nesterov else ''})"
-        parts = [f"{self.epochs} epochs", f"batch {self.batch_size}", opt, f"lr {self.lr:g}"]
+        parts = [f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}",
+                 f"batch {self.batch_size}", opt, f"lr {self.lr:g}"]
         if self.weight_decay:
             parts.append(f"weight decay {self.weight_decay:g}")
         parts.append({

@@ -409,7 +409,7 @@ def run_course_model(
     checkpoint.with_suffix(".key").write_text(key + "\n")
 
     torch.manual_seed(seed)
-    model = course_model.build()
+    model = course_model.network()
     started_at = datetime.now(timezone.utc)
     wall_start = time.perf_counter()
     record: dict[str, Any] = {
@@ -465,7 +465,7 @@ def _finish_provenance(record, started_at, wall_start, records) -> None:
 
 def load_trained(course_model, results_dir: Path, seed: int = 0) -> nn.Module:
     """A course model with its stored weights, in eval mode."""
-    model = course_model.build()
+    model = course_model.network()
     model.load_state_dict(store.load_weights(store.weights_path(results_dir, course_model.id,
                                                                  seed)))
     return model.eval()

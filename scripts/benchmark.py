@@ -53,7 +53,7 @@ def training_flops_per_image() -> float:
 
     from mnist_course.models import get_model
 
-    model = get_model(MODEL_ID).build()
+    model = get_model(MODEL_ID).network()
     x = torch.randn(128, 1, 28, 28)
     with FlopCounterMode(display=False) as counter:
         model(x).sum().backward()
@@ -102,7 +102,7 @@ def run_students(args) -> dict:
     test_loader = DataLoader(test_set, batch_size=1000, num_workers=2)
     course = get_model(MODEL_ID)
     torch.manual_seed(0)
-    model = course.build()
+    model = course.network()
     optimizer = make_optimizer(model, course.recipe)
     scheduler = make_scheduler(optimizer, course.recipe, len(train_loader))
     train_seconds = test_seconds = 0.0
@@ -138,7 +138,7 @@ def run_engine(args) -> dict:
     data = load_mnist(args.data_dir).subset(args.train_images, seed=0)
     course = get_model(MODEL_ID)
     torch.manual_seed(0)
-    model = course.build()
+    model = course.network()
     recipe = course.recipe.with_epochs(args.epochs)
     records, _ = fit(model, recipe, data, seed=0, progress=False)
     model.to(memory_format=torch.channels_last)

@@ -28,7 +28,7 @@ from mnist_course.report.concepts import (
     worked_parameters,
     worked_receptive_field,
 )
-from mnist_course.report.course import load_course
+from mnist_course.report.course import load_results
 from mnist_course.report.mathml import FormulaError, tex_to_mathml
 from mnist_course.report.render import model_page, relative
 from mnist_course.results import read_json, write_json
@@ -121,7 +121,7 @@ def test_the_nav_lists_every_idea_under_its_own_title():
 
 
 def test_each_idea_is_introduced_where_the_course_adds_it():
-    course = load_course(STORED)
+    course = load_results(COURSE, STORED)
     expected = {"batch-norm": ("s2_batchnorm", "s1_lightest"),
                 "dropout": ("s2_dropout", "s2_batchnorm"),
                 "augmentation": ("s3_augment", "s2_capacity"),
@@ -200,14 +200,14 @@ def test_missing_measurements_say_how_to_make_them(docs):
 def test_the_rebuilt_averages_are_checked_on_the_nearest_model_without_recalibration(
         tmp_path):
     final = get_model(FINAL_MODEL_ID)
-    assert check_model(tmp_path, final) is None
+    assert check_model(tmp_path, COURSE, final) is None
     for model_id in ("s3_onecycle", "s2_batchnorm"):
         (tmp_path / model_id / "seed-0").mkdir(parents=True)
         (tmp_path / model_id / "seed-0" / "weights.pt").write_bytes(b"w")
-    assert check_model(tmp_path, final).id == "s3_onecycle"
+    assert check_model(tmp_path, COURSE, final).id == "s3_onecycle"
     (tmp_path / "s3_weight_decay" / "seed-0").mkdir(parents=True)
     (tmp_path / "s3_weight_decay" / "seed-0" / "weights.pt").write_bytes(b"w")
-    assert check_model(tmp_path, final).id == "s3_weight_decay"
+    assert check_model(tmp_path, COURSE, final).id == "s3_weight_decay"
 
 
 def test_a_measurement_renders_and_is_flagged_when_the_weights_change(tmp_path):
@@ -218,7 +218,8 @@ def test_a_measurement_renders_and_is_flagged_when_the_weights_change(tmp_path):
     weights.write_bytes(b"first weights")
     seeds = [{"seed": 0, "running_accuracy": 99.31, "recalibrated_accuracy": 99.47,
               "stored_statistics_accuracy": 99.47, "recorded_last_epoch_accuracy": 99.47}]
-    record = {"model_id": final.id, "key": recalibration_key(results, final), "momentum": 0.1,
+    record = {"model_id": final.id, "key": recalibration_key(results, COURSE, final),
+              "momentum": 0.1,
               "replayed_batches": 100, "batch_size": 128, "recalibration_images": 10_000,
               "recalibration_batch": 2000, "test_count": 10_000, "seeds": seeds,
               "method_check": {"model_id": "s3_onecycle", "seed": 0,
@@ -311,7 +312,7 @@ def test_replayed_batches_are_the_ones_fit_trained_on(monkeypatch):
 def test_measurements_are_skipped_with_a_reason(tmp_path):
     from mnist_course.concept_measure import refresh_concept_measures
 
-    lines = refresh_concept_measures(tmp_path / "results", tmp_path / "docs",
+    lines = refresh_concept_measures(COURSE, tmp_path / "results", tmp_path / "docs",
                                      str(tmp_path / "no-mnist"))
     assert lines[0].endswith("no stored weights of s3_final; not measured")
     assert "MNIST is not on this machine" in lines[1]

@@ -27,7 +27,7 @@ def trainable(model: nn.Module) -> int:
 
 @pytest.mark.parametrize("course_model", COURSE, ids=lambda m: m.id)
 def test_totals_match_the_model_for_every_course_model(course_model):
-    model = course_model.build()
+    model = course_model.network()
     summary = layer_summary(model)
     assert summary["total_params"] == trainable(model)
     assert sum(row["params"] for row in summary["rows"]) == summary["total_params"]
@@ -35,7 +35,7 @@ def test_totals_match_the_model_for_every_course_model(course_model):
 
 
 def test_s3_final_rows():
-    rows = layer_summary(get_model("s3_final").build())["rows"]
+    rows = layer_summary(get_model("s3_final").network())["rows"]
     # conv1: 1 -> 8 channels, 3x3, no bias (batch norm follows): 72 weights
     assert rows[0] == {"name": "layers.conv1", "kind": "Conv2d", "output_shape": [8, 26, 26],
                        "params": 72}
@@ -79,13 +79,13 @@ def test_shared_unused_and_frozen_parameters_are_counted_once():
 
 
 def test_training_mode_is_restored():
-    model = get_model("s2_dropout").build().train()
+    model = get_model("s2_dropout").network().train()
     layer_summary(model)
     assert all(module.training for module in model.modules())
 
 
 def test_architecture_record_of_s3_final():
-    record = architecture_record(get_model("s3_final").build())
+    record = architecture_record(get_model("s3_final").network())
     # by hand: 3x3 convs weigh c_in*c_out*9, 1x1 convs c_in*c_out, each batch norm 2 per
     # channel, the classifier has a bias
     by_hand = (1 * 8 * 9 + 16) + (8 * 12 * 9 + 24) + (12 * 10 + 20) + (10 * 12 * 9 + 24) \

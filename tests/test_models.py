@@ -12,13 +12,13 @@ from mnist_course.summary import PARAM_BUDGET
 
 
 def params(model_id: str) -> int:
-    return sum(p.numel() for p in get_model(model_id).build().parameters() if p.requires_grad)
+    return sum(p.numel() for p in get_model(model_id).network().parameters() if p.requires_grad)
 
 
 @pytest.mark.parametrize("course_model", COURSE, ids=lambda m: m.id)
 def test_every_model_builds_runs_forward_and_backward(course_model):
     torch.manual_seed(0)
-    model = course_model.build()
+    model = course_model.network()
     assert not any(isinstance(m, nn.Linear) for m in model.modules())
     x = torch.randn(4, 1, 28, 28)
     out = model(x)
@@ -90,7 +90,7 @@ def test_every_analysis_renders_from_sample_metrics_without_typed_numbers(tmp_pa
     decimal number of its own."""
     from report_fixtures import write_fixture_results
 
-    from mnist_course.report.course import load_course
+    from mnist_course.report.course import load_results
     from mnist_course.report.render import render_analysis
 
     write_fixture_results(tmp_path)
@@ -99,7 +99,7 @@ def test_every_analysis_renders_from_sample_metrics_without_typed_numbers(tmp_pa
         for epoch in record["epochs"]:
             epoch["test_accuracy"] = min(100.0, epoch["test_accuracy"] + plateau_shift)
         path.write_text(json.dumps(record))
-    course = {r.model.id: r for r in load_course(tmp_path)}
+    course = {r.model.id: r for r in load_results(COURSE, tmp_path)}
     for model in COURSE:
         assert not re.search(r"\d+\.\d+", model.analysis), model.id
         text, why = render_analysis(course[model.id], course.get(model.previous),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mnist_course.models import STEPS
 from mnist_course.results import validate_metrics
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -159,13 +160,13 @@ def test_course_figures_are_valid_and_byte_identical_on_rerun(tmp_path):
     from mnist_course.plots import course_figures
 
     records, steps = course_records()
-    first = course_figures(records, steps, "s3_final", tmp_path)
+    first = course_figures(records, steps, STEPS, "s3_final", tmp_path)
     assert set(first) == {"params_vs_accuracy", "test_accuracy_all", "final_seeds"}
     for path in first.values():
         assert path.suffix == ".svg"
         check_file(path)
     before = snapshot(first)
-    assert snapshot(course_figures(records, steps, "s3_final", tmp_path)) == before
+    assert snapshot(course_figures(records, steps, STEPS, "s3_final", tmp_path)) == before
 
 
 def test_course_figures_survive_failed_and_missing_models(tmp_path):
@@ -173,9 +174,10 @@ def test_course_figures_survive_failed_and_missing_models(tmp_path):
 
     records = {"s1_skeleton": [fake_record("s1_skeleton", 1, params=19000, ceiling=99.2)],
                "s3_final": [failed_record("s3_final", seed=0)]}
-    figures = course_figures(records, {"s1_skeleton": 1, "s3_final": 3}, "s3_final", tmp_path)
+    figures = course_figures(records, {"s1_skeleton": 1, "s3_final": 3}, STEPS, "s3_final",
+                             tmp_path)
     assert set(figures) == {"params_vs_accuracy", "test_accuracy_all"}
-    assert course_figures({}, {}, "s3_final", tmp_path / "empty") == {}
+    assert course_figures({}, {}, STEPS, "s3_final", tmp_path / "empty") == {}
 
 
 def test_step_palette_covers_every_course_step():
@@ -194,7 +196,7 @@ def drawn_figures() -> list[tuple[str, object]]:
 
     records, steps = course_records()
     figures = {**draw_model_figures([fake_record(seed=0), fake_record(seed=1)]),
-               **draw_course_figures(records, steps, "s3_final")}
+               **draw_course_figures(records, steps, STEPS, "s3_final")}
     assert set(figures) == set(FILE_NAMES)
     return [(FILE_NAMES[key], figure) for key, figure in figures.items()]
 
@@ -301,7 +303,7 @@ def test_accuracy_of_every_model_is_one_panel_per_step():
     from mnist_course.summary import ACCURACY_BAR
 
     records, steps = course_records()
-    figure = draw_course_figures(records, steps, "s3_final")["test_accuracy_all"]
+    figure = draw_course_figures(records, steps, STEPS, "s3_final")["test_accuracy_all"]
     assert len(figure.axes) == len(set(steps.values()))
     for ax, step in zip(figure.axes, sorted(set(steps.values())), strict=True):
         assert ax.get_title(loc="left").startswith(f"Step {step}:")

@@ -41,7 +41,7 @@ def test_the_module_does_not_import_torch():
 def test_generated_network_is_the_course_network(model_id):
     course_model = get_model(model_id)
     torch.manual_seed(0)
-    course = course_model.build()
+    course = course_model.network()
     pasted = exported(course_model, seed=0)
     # Same trainable parameter count, also the one the header comment states.
     assert count_parameters(pasted) == count_parameters(course)
@@ -67,7 +67,7 @@ def test_generated_network_is_the_course_network(model_id):
 def test_layer_comments_match_the_receptive_field_table(model_id):
     course_model = get_model(model_id)
     comments = re.findall(r"# (\d+) -> (\d+), RF (\d+)", pytorch_source(course_model))
-    rows = receptive_field(course_model.build())
+    rows = receptive_field(course_model.network())
     assert [tuple(map(int, c)) for c in comments] == [
         (row["size_in"], row["size_out"], row["rf_out"]) for row in rows]
 
@@ -89,7 +89,7 @@ def test_depthwise_convolution_becomes_a_grouped_conv():
     text = pytorch_source(course_model)
     assert "nn.Conv2d(8, 16, kernel_size=3, groups=8, bias=False)" in text
     torch.manual_seed(0)
-    course = course_model.build()
+    course = course_model.network()
     pasted = exported(course_model)
     assert count_parameters(pasted) == count_parameters(course)
     assert pasted(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

@@ -26,7 +26,7 @@ def table(model: nn.Module, input_size=(1, 28, 28)) -> list[tuple]:
 
 
 def test_s1_skeleton():
-    assert table(get_model("s1_skeleton").build()) == [
+    assert table(get_model("s1_skeleton").network()) == [
         ("layers.conv1", 3, 1, 0, 1, 28, 26, 1, 1, 1, 3),
         ("layers.conv2", 3, 1, 0, 1, 26, 24, 1, 1, 3, 5),
         ("layers.pool1", 2, 2, 0, 1, 24, 12, 1, 2, 5, 6),
@@ -39,7 +39,7 @@ def test_s1_skeleton():
 
 
 def test_s3_final_with_global_average_pooling():
-    rows = receptive_field(get_model("s3_final").build())
+    rows = receptive_field(get_model("s3_final").network())
     assert [tuple(row[key] for key in FIELDS) for row in rows] == [
         ("layers.conv1", 3, 1, 0, 1, 28, 26, 1, 1, 1, 3),
         ("layers.conv2", 3, 1, 0, 1, 26, 24, 1, 1, 3, 5),
@@ -206,7 +206,7 @@ def test_functional_pooling_in_forward_is_refused():
 
 
 def test_training_mode_is_restored_per_module():
-    model = get_model("s3_final").build().train()
+    model = get_model("s3_final").network().train()
     model.layers.bn1.eval()  # a frozen batch norm must stay frozen
     receptive_field(model)
     assert model.training and model.layers.conv1.training

@@ -43,7 +43,7 @@ def test_train_skeleton_one_epoch_on_2000_images_writes_metrics(mnist_dir, tmp_p
     assert sum(map(sum, confusion)) == 10000
     assert not check_requirements(record)[2].passed  # a quick check can never pass
     weights = load_weights(tmp_path / "s1_skeleton" / "seed-0" / "weights.pt")
-    model = get_model("s1_skeleton").build()
+    model = get_model("s1_skeleton").network()
     model.load_state_dict(weights)
     assert not (tmp_path / "s1_skeleton" / "seed-0" / "checkpoint.pt").exists()
     assert "wrote" in capsys.readouterr().out
@@ -90,7 +90,7 @@ def test_same_seed_same_numbers_and_fit_returns_records(mnist):
     runs = []
     for _ in range(2):
         torch.manual_seed(5)
-        model = get_model("s2_dropout").build()
+        model = get_model("s2_dropout").network()
         records, trace = fit(model, recipe, data, seed=5, progress=False)
         runs.append(_epoch_numbers(records))
     assert runs[0] == runs[1]
@@ -137,13 +137,13 @@ def test_one_cycle_ends_early_and_holds_its_final_learning_rate():
                      torch.randint(0, 10, (32,), generator=generator))
     recipe = Recipe(epochs=3, batch_size=16, lr=0.1, schedule="onecycle", anneal_epochs=2)
     torch.manual_seed(0)
-    _, trace = fit(get_model("s3_lean").build(), recipe, data, progress=False)
+    _, trace = fit(get_model("s3_lean").network(), recipe, data, progress=False)
     final_lr = 0.1 / recipe.div_factor / recipe.final_div_factor
     third_epoch = [lr for epoch, lr in trace if epoch >= 2]
     assert third_epoch and all(lr == pytest.approx(final_lr) for lr in third_epoch)
     assert max(lr for _, lr in trace) == pytest.approx(0.1, rel=0.05)
     # the whole-run cycle (the default) is still annealing in its last epoch
-    _, full = fit(get_model("s3_lean").build(), replace(recipe, anneal_epochs=0), data,
+    _, full = fit(get_model("s3_lean").network(), replace(recipe, anneal_epochs=0), data,
                   progress=False)
     assert [lr for epoch, lr in full if epoch >= 2][0] > final_lr * 2
 
@@ -153,7 +153,7 @@ def test_recalibrated_batch_norm_holds_the_statistics_of_the_given_images():
     from mnist_course.train import recalibrate_batch_norm
 
     torch.manual_seed(0)
-    model = get_model("s3_lean").build()
+    model = get_model("s3_lean").network()
     first_conv, first_norm = model.layers[0], model.layers[1]
     assert isinstance(first_norm, torch.nn.BatchNorm2d)
     images = torch.rand(64, 1, 28, 28, generator=torch.Generator().manual_seed(1))

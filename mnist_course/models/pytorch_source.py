@@ -119,7 +119,7 @@ def pytorch_source(model: CourseModel) -> str:
     with the map size before and after it and the receptive field after it
     (``# 28 -> 26, RF 3``), ending in ``Flatten`` and ``LogSoftmax`` exactly as the
     course's network does; then the He initialisation the course trains with. The
-    network has the same layers, parameter count and output as ``model.build()``.
+    network has the same layers, parameter count and output as ``model.network()``.
 
     A spec that cannot end in 10 log-probabilities (a wrong channel count, a map left
     larger than 1x1) raises :class:`ValueError`.

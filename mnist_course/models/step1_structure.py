@@ -9,7 +9,7 @@ structure alone can do before batch norm, dropout and GAP arrive in step 2.
 from __future__ import annotations
 
 from ..recipe import Recipe
-from . import CourseModel
+from . import THREE_SEEDS, CourseModel
 from .blocks import Conv, MaxPool
 
 # Every model of step 1 and 2 trains with this plain recipe; step 3 changes it.
@@ -24,6 +24,7 @@ PLAIN_SGD = Recipe(
 SKELETON = CourseModel(
     id="s1_skeleton",
     step=1,
+    seeds=THREE_SEEDS,
     title="The skeleton",
     target=(
         "Get the whole pipeline working end to end: data, training loop, test every epoch.",
@@ -67,6 +68,7 @@ Next we keep the structure and cut the width.
 LIGHTER = CourseModel(
     id="s1_lighter",
     step=1,
+    seeds=THREE_SEEDS,
     title="Halve the channels",
     target=(
         "Keep the skeleton's structure exactly; halve the width of every 3x3 convolution.",
@@ -105,6 +107,7 @@ That kernel, not the feature extractor, is what the next model attacks.
 LIGHTEST = CourseModel(
     id="s1_lightest",
     step=1,
+    seeds=THREE_SEEDS,
     title="A smaller classifier kernel",
     target=(
         "Shrink the expensive classifier kernel: one more 3x3 convolution brings the last "

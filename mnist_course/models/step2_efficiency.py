@@ -8,7 +8,7 @@ convolution, where it buys receptive field.
 
 from __future__ import annotations
 
-from . import CourseModel
+from . import THREE_SEEDS, CourseModel
 from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout
 from .step1_structure import LIGHTEST, PLAIN_SGD
 
@@ -17,6 +17,7 @@ DROPOUT = 0.05  # per hidden convolution; tiny networks cannot afford more
 BATCH_NORM = CourseModel(
     id="s2_batchnorm",
     step=2,
+    seeds=THREE_SEEDS,
     title="Batch normalisation",
     target=(
         "Add batch normalisation after every hidden convolution of the lightest step-1 "
@@ -48,6 +49,7 @@ little over-fitting for dropout to remove; we add it anyway to see what it costs
 DROPOUT_MODEL = CourseModel(
     id="s2_dropout",
     step=2,
+    seeds=THREE_SEEDS,
     title="Dropout",
     target=(
         f"Add dropout (p = {DROPOUT}) after every hidden convolution to close the gap between "
@@ -73,6 +75,7 @@ in the 6x6 classifier kernel. Global average pooling can take its place for almo
 GAP = CourseModel(
     id="s2_gap",
     step=2,
+    seeds=THREE_SEEDS,
     title="Global average pooling",
     target=(
         "Replace the 1x1 squeeze and the 6x6 classifier kernel with global average pooling "
@@ -104,6 +107,7 @@ the next model spends them on one more convolution, where the features are made.
 CAPACITY = CourseModel(
     id="s2_capacity",
     step=2,
+    seeds=THREE_SEEDS,
     title="Capacity back under the budget",
     target=(
         "Spend the parameters GAP freed on capacity: a fourth 3x3 convolution after the "

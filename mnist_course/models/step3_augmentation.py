@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..recipe import Augmentation
-from . import CourseModel
+from . import THREE_SEEDS, CourseModel
 from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout
 from .step2_efficiency import CAPACITY
 
@@ -36,6 +36,7 @@ RECALIBRATION_IMAGES = 10_000
 AUGMENT = CourseModel(
     id="s3_augment",
     step=3,
+    seeds=THREE_SEEDS,
     title="Rotation augmentation",
     target=(
         f"Rotate every training image by a random angle in ±{ROTATION:g}°, drawn per image "
@@ -63,6 +64,7 @@ epoch {{ m.epochs }} as at epoch 1, and the next model changes that.{% endif %}
 ONE_CYCLE = CourseModel(
     id="s3_onecycle",
     step=3,
+    seeds=THREE_SEEDS,
     title="One-cycle learning rate",
     target=(
         "Replace the constant learning rate with a one-cycle schedule: start at 0.01, climb "
@@ -94,6 +96,7 @@ the test passes use.
 NO_DROPOUT = CourseModel(
     id="s3_no_dropout",
     step=3,
+    seeds=THREE_SEEDS,
     title="Dropout removed",
     target=(
         f"Remove dropout (p = {CAPACITY.architecture[0].dropout:g} after every convolution "
@@ -119,6 +122,7 @@ expectation is not borne out.{% else %}Test accuracy held, as the Target expecte
 WEIGHT_DECAY_MODEL = CourseModel(
     id="s3_weight_decay",
     step=3,
+    seeds=THREE_SEEDS,
     title="Weight decay",
     target=(
         f"Add weight decay ({WEIGHT_DECAY:g}); same layers, same schedule.",

@@ -7,9 +7,9 @@ first, then calls :func:`build_site`.
 
 from __future__ import annotations
 
-from .course import ModelResults, RunState, load_course, run_state, seeds_for
+from .course import ModelResults, Preview, RunState, load_results, run_state, seeds_for
 from .render import GENERATED_MARK, Site, render_analysis, render_pages
 from .site import WriteLog, build_site
 
 __all__ = ["GENERATED_MARK", "ModelResults", "RunState", "Site", "WriteLog", "build_site",
-           "load_course", "render_analysis", "render_pages", "run_state", "seeds_for"]
+           "Preview", "load_results", "render_analysis", "render_pages", "run_state", "seeds_for"]

@@ -103,11 +103,104 @@ def _show(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+# ----------------------------------------------------------------------------------------
+# Networks written as code (build=): aligned from their architecture.json rows
+
+
+@dataclass(frozen=True)
+class MeasuredLayer:
+    """One layer of a ``build=`` network as its architecture summary measured it."""
+
+    kind: str  # the module's class, "Conv2d"
+    channels: int | None  # output channels
+    kernel: int | None = None
+    stride: int | None = None
+    padding: int | None = None
+
+    def describe(self) -> str:
+        window = (f" {self.kernel}x{self.kernel}" if self.kernel else "") + (
+            f", stride {self.stride}" if self.stride and self.stride != 1 else "") + (
+            f", pad {self.padding}" if self.padding else "")
+        width = f" → {self.channels}" if self.channels is not None and self.kind.startswith(
+            "Conv") else ""
+        return f"{self.kind}{window}{width}"
+
+
+def measured_layers(architecture: dict | None) -> list[MeasuredLayer]:
+    """The layers that shape a network (convolutions, pooling, normalisation, dropout):
+    kind, output channels and, from the receptive-field table, kernel, stride, padding."""
+    if not architecture:
+        return []
+    windows = {row["name"]: row for row in architecture.get("receptive_field", [])}
+    layers = []
+    for row in architecture.get("layers", []):
+        kind = str(row.get("kind", "?"))
+        if kind in ("ReLU", "Identity", "Flatten") or (
+                not row.get("params") and row["name"] not in windows
+                and not kind.startswith("Dropout")):
+            continue
+        shape = row.get("output_shape") or []
+        window = windows.get(row["name"], {})
+        layers.append(MeasuredLayer(kind, shape[0] if shape else None, window.get("kernel"),
+                                    window.get("stride"), window.get("padding")))
+    return layers
+
+
+def _measured_changes(before: MeasuredLayer, after: MeasuredLayer) -> list[str]:
+    parts = []
+    for name, unit in (("kernel", ""), ("stride", ""), ("padding", "")):
+        old, new = getattr(before, name), getattr(after, name)
+        if old != new and old is not None and new is not None:
+            parts.append(f"{name} {old}{unit} → {new}{unit}")
+    if before.channels != after.channels and before.kind.startswith("Conv"):
+        parts.append(f"{before.channels} → {after.channels} channels")
+    return parts
+
+
+def measured_diff(previous: Sequence[MeasuredLayer], current: Sequence[MeasuredLayer]
+                  ) -> list[LayerRow]:
+    """Like :func:`layer_diff`, for networks known only by their measured layers."""
+    rows: list[LayerRow] = []
+    matcher = difflib.SequenceMatcher(a=[layer.kind for layer in previous],
+                                      b=[layer.kind for layer in current], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            for before, after in zip(previous[i1:i2], current[j1:j2], strict=True):
+                parts = _measured_changes(before, after)
+                rows.append(LayerRow(before.describe(), after.describe(),
+                                     "changed" if parts else "same",
+                                     f"{after.kind}: {', '.join(parts)}" if parts else ""))
+            continue
+        rows += [LayerRow(layer.describe(), "", "removed", f"removed: {layer.describe()}")
+                 for layer in previous[i1:i2]]
+        rows += [LayerRow("", layer.describe(), "added", f"added: {layer.describe()}")
+                 for layer in current[j1:j2]]
+    return rows
+
+
+def source_diff(previous: CourseModel, model: CourseModel) -> str:
+    """A unified diff of the code two ``build=`` models are made of ("" when the same)."""
+    def text(m: CourseModel) -> list[str]:
+        return "\n\n".join(part.get("source", "") for part in m.architecture_json()
+                           ).splitlines()
+    if previous.from_spec or model.from_spec:
+        return ""
+    return "\n".join(difflib.unified_diff(text(previous), text(model), previous.id, model.id,
+                                          lineterm="", n=2))
+
+
 @dataclass(frozen=True)
 class ModelChanges:
     previous: CourseModel
     layers: list[LayerRow]
     recipe: list[tuple[str, str, str]]
+    code: str = ""  # unified diff of the two models' code (build= models)
+
+    @property
+    def code_lines(self) -> int:
+        """Lines the code diff adds or removes (not its ``---``/``+++`` header)."""
+        return sum(1 for line in self.code.splitlines()
+                   if line[:1] in "+-" and not line.startswith(("+++", "---")))
 
     @property
     def lines(self) -> list[str]:
@@ -124,9 +217,18 @@ class ModelChanges:
         return any(row.change != "same" for row in self.layers)
 
 
-def model_changes(model: CourseModel, previous: CourseModel | None) -> ModelChanges | None:
+def model_changes(model: CourseModel, previous: CourseModel | None,
+                  architecture: dict | None = None, previous_architecture: dict | None = None
+                  ) -> ModelChanges | None:
+    """What ``model`` changes of ``previous``: layer by layer (from the layer specs, or for
+    networks written as code from their measured ``architecture.json``), the recipe, and
+    for code the diff of the source."""
     if previous is None:
         return None
-    return ModelChanges(previous, layer_diff(previous.architecture or (),
-                                             model.architecture or ()),
-                        recipe_diff(previous.recipe.to_dict(), model.recipe.to_dict()))
+    recipe = recipe_diff(previous.recipe.to_dict(), model.recipe.to_dict())
+    if model.from_spec and previous.from_spec:
+        return ModelChanges(previous, layer_diff(previous.architecture, model.architecture),
+                            recipe)
+    return ModelChanges(previous, measured_diff(measured_layers(previous_architecture),
+                                                measured_layers(architecture)),
+                        recipe, source_diff(previous, model))

@@ -21,13 +21,13 @@ from ..concept_store import (
     load_figure_manifest,
     recalibration_key,
 )
-from ..models import FINAL_MODEL_ID, CourseModel, get_model
+from ..course import Course, CourseModel
 from ..models.blocks import Conv, GlobalAvgPool
 from .course import ModelResults
 
 
 def _convs(model: CourseModel) -> list[Conv]:
-    return [layer for layer in model.architecture if isinstance(layer, Conv)]
+    return [layer for layer in model.architecture or () if isinstance(layer, Conv)]
 
 
 def _has_transition(model: CourseModel) -> bool:
@@ -38,7 +38,7 @@ def _has_transition(model: CourseModel) -> bool:
 def _classifies_with_a_kernel(model: CourseModel) -> bool:
     """Either side of the GAP idea: a global average pool, or a classifier kernel > 1x1."""
     convs = _convs(model)
-    return (any(isinstance(layer, GlobalAvgPool) for layer in model.architecture)
+    return (any(isinstance(layer, GlobalAvgPool) for layer in model.architecture or ())
             or bool(convs and convs[-1].kernel > 1))
 
 
@@ -69,7 +69,7 @@ CONCEPTS: tuple[Concept, ...] = (
     Concept("gap", "GAP against the big classifier kernel",
             "turning the last feature map into ten scores, with or without weights",
             _classifies_with_a_kernel,
-            lambda m: any(isinstance(layer, GlobalAvgPool) for layer in m.architecture)),
+            lambda m: any(isinstance(layer, GlobalAvgPool) for layer in m.architecture or ())),
     Concept("batch-norm", "How batch normalisation works",
             "standardising every channel over the batch, with a learned scale and shift",
             lambda m: any(c.batch_norm for c in _convs(m))),
@@ -205,9 +205,11 @@ class ConceptData:
     augmentation_figure: dict | None = None  # the figure manifest's entry, file included
 
 
-def load_concept_data(results_dir: Path, docs_dir: Path) -> ConceptData:
+def load_concept_data(course: Course, results_dir: Path, docs_dir: Path) -> ConceptData:
+    if not course.concepts:
+        return ConceptData()
     stored = (load_concepts(results_dir) or {}).get("bn_recalibration")
-    key = recalibration_key(results_dir, get_model(FINAL_MODEL_ID))
+    key = recalibration_key(results_dir, course, course.get(course.final))
     figure = load_figure_manifest(docs_dir).get("augmentation")
     if not (figure and (Path(docs_dir) / AUGMENTATION_FIGURE).exists()):
         figure = None
@@ -239,12 +241,14 @@ def recalibration_summary(record: dict) -> dict[str, Any]:
 
 
 def concept_context(concept: Concept, course: list[ModelResults],
-                    figures: dict[str, dict[str, str]], data: ConceptData) -> dict[str, Any]:
-    """Everything one concept page shows, computed from the stored results."""
+                    figures: dict[str, dict[str, str]], data: ConceptData,
+                    final_id: str | None) -> dict[str, Any]:
+    """Everything one concept page shows, computed from the stored results; the worked
+    examples use the model ``final_id``."""
     from .render import comparison_context  # render imports this module at load time
 
     by_id = {r.model.id: r for r in course}
-    final = by_id.get(FINAL_MODEL_ID)
+    final = by_id.get(final_id)
     architecture = final.architecture if final else None
     context: dict[str, Any] = {
         "concept": concept, "users": [r for r in course if concept.uses(r.model)],

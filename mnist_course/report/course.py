@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..course import Course, CourseModel
 from ..errors import ResultsError
-from ..models import COURSE, CourseModel
-from ..recipe import cache_key
+from ..recipe import Recipe, cache_key
 from ..results import load_metrics, metrics_path, read_json
 from ..summary import RunSummary, SeedsSummary, summarize, summarize_seeds
 
@@ -27,12 +27,34 @@ class RunState:
     detail: str = ""  # why, in words, when not current
 
 
-def expected_key(model: CourseModel, seed: int) -> str:
-    return cache_key(model.architecture_json(), model.recipe, seed, None)
+@dataclass(frozen=True)
+class Preview:
+    """A quick preview of a whole course: fewer epochs and/or a training subset. Its runs
+    are quick checks; the pages and the write-up say so."""
+
+    epochs: int | None = None
+    train_subset: int | None = None
+
+    def recipe(self, recipe: Recipe) -> Recipe:
+        return recipe.with_epochs(self.epochs) if self.epochs else recipe
+
+    def describe(self) -> str:
+        parts = ([f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"] if self.epochs
+                 else []) + ([f"{self.train_subset:,} training images"]
+                             if self.train_subset else [])
+        return " on ".join(parts) if parts else "the full recipe"
 
 
-def run_state(results_dir: Path, model: CourseModel, seed: int) -> RunState:
-    """Whether the stored run of ``model`` and ``seed`` can be reused as it is."""
+def expected_key(model: CourseModel, seed: int, preview: Preview | None = None) -> str:
+    recipe = preview.recipe(model.recipe) if preview else model.recipe
+    return cache_key(model.architecture_json(), recipe, seed,
+                     preview.train_subset if preview else None)
+
+
+def run_state(results_dir: Path, model: CourseModel, seed: int,
+              preview: Preview | None = None) -> RunState:
+    """Whether the stored run of ``model`` and ``seed`` can be reused as it is (for a
+    preview: whether it is that preview's quick run)."""
     path = metrics_path(results_dir, model.id, seed)
     if not path.exists():
         return RunState(seed, MISSING, "not trained yet")
@@ -42,9 +64,9 @@ def run_state(results_dir: Path, model: CourseModel, seed: int) -> RunState:
         return RunState(seed, INVALID, str(exc))
     if record["status"] != "complete":
         return RunState(seed, FAILED, str(record.get("failure") or "the run failed"))
-    if record["quick_check"]:
+    if record["quick_check"] and preview is None:
         return RunState(seed, QUICK, "a quick check, not a full course run")
-    if record["cache_key"] != expected_key(model, seed):
+    if record["cache_key"] != expected_key(model, seed, preview):
         return RunState(seed, STALE,
                         "the model, its recipe or the training engine changed since this run")
     return RunState(seed, CURRENT)
@@ -87,14 +109,17 @@ class ModelResults:
         return [s.seed for s in self.states if s.state not in (CURRENT, STALE)]
 
 
-def usable_record(results_dir: Path, model: CourseModel, seed: int) -> dict | None:
-    """The run to show: complete and full (a stale one is shown, marked as stale)."""
+def usable_record(results_dir: Path, model: CourseModel, seed: int,
+                  preview: Preview | None = None) -> dict | None:
+    """The run to show: complete and full, or a quick check in a preview (a stale one is
+    shown, marked as stale)."""
     path = metrics_path(results_dir, model.id, seed)
     try:
         record = load_metrics(path)
     except ResultsError:
         return None
-    if record["status"] != "complete" or record["quick_check"] or record["model_id"] != model.id:
+    if (record["status"] != "complete" or record["model_id"] != model.id
+            or bool(record["quick_check"]) != (preview is not None)):
         return None
     return record
 
@@ -110,9 +135,10 @@ def load_architecture(results_dir: Path, model_id: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def load_model(results_dir: Path, model: CourseModel, seeds: tuple[int, ...]) -> ModelResults:
-    states = [run_state(results_dir, model, seed) for seed in seeds]
-    records = [r for seed in seeds if (r := usable_record(results_dir, model, seed))]
+def load_model(results_dir: Path, model: CourseModel, seeds: tuple[int, ...],
+               preview: Preview | None = None) -> ModelResults:
+    states = [run_state(results_dir, model, seed, preview) for seed in seeds]
+    records = [r for seed in seeds if (r := usable_record(results_dir, model, seed, preview))]
     return ModelResults(model, records, states, load_architecture(results_dir, model.id))
 
 
@@ -123,5 +149,8 @@ def seeds_for(model: CourseModel, override: tuple[int, ...] | None = None) -> tu
     return model.seeds
 
 
-def load_course(results_dir: Path, seeds: tuple[int, ...] | None = None) -> list[ModelResults]:
-    return [load_model(Path(results_dir), model, seeds_for(model, seeds)) for model in COURSE]
+def load_results(course: Course, results_dir: Path, seeds: tuple[int, ...] | None = None,
+                 preview: Preview | None = None) -> list[ModelResults]:
+    """Every model of ``course`` with its stored runs."""
+    return [load_model(Path(results_dir), model, seeds_for(model, seeds), preview)
+            for model in course]

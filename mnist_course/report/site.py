@@ -13,15 +13,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..models import FINAL_MODEL_ID
+from ..course import Course
 from ..results import atomic_write_bytes, dump_json, read_builds
 from .concepts import load_concept_data
-from .course import ModelResults, load_course
+from .course import ModelResults, Preview, load_results
 from .render import GENERATED_MARK, Site, docs_path, render_pages
 
 FIGURES_DIR = "figures"
 MANIFEST = "inputs.json"
 PLOTS_SOURCE = Path(__file__).resolve().parent.parent / "plots.py"
+ASSETS = Path(__file__).resolve().parent / "assets"
+STYLESHEET = "stylesheets/extra.css"  # the pages' look: badges, tables that fit
 
 
 @dataclass
@@ -58,7 +60,7 @@ def figure_key(*inputs: object) -> str:
     return digest.hexdigest()[:16]
 
 
-def make_figures(course: list[ModelResults], docs_dir: Path,
+def make_figures(definition: Course, course: list[ModelResults], docs_dir: Path,
                  log: WriteLog) -> dict[str, dict[str, str]]:
     """Draw the figures whose inputs changed; reuse the others.
 
@@ -77,7 +79,8 @@ def make_figures(course: list[ModelResults], docs_dir: Path,
     steps = {r.model.id: r.model.step for r in course}
     jobs = {model_id: (figure_key(records), records) for model_id, records in trained.items()}
     if trained:
-        jobs["course"] = (figure_key(trained, steps, FINAL_MODEL_ID), None)
+        jobs["course"] = (figure_key(trained, steps, definition.steps, definition.final),
+                          None)
     figures: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="mnist-course-figures-") as scratch:
         for folder, (key, records) in jobs.items():
@@ -92,7 +95,8 @@ def make_figures(course: list[ModelResults], docs_dir: Path,
 
             out = Path(scratch) / folder
             produced = (plots.model_figures(records, out) if records is not None else
-                        plots.course_figures(trained, steps, FINAL_MODEL_ID, out))
+                        plots.course_figures(trained, steps, definition.steps,
+                                             definition.final, out))
             figures[folder] = _copy_figures(produced, docs_dir, folder, log)
             # A figure drawn last time but not now (a constant-rate run has no LR plot)
             # would linger unlinked in docs/: remove it.
@@ -133,18 +137,35 @@ def results_label(results_dir: Path) -> str:
     return path.name if inside.parts[:1] == ("..",) else inside.as_posix()
 
 
-def build_site(results_dir: Path, docs_dir: Path, seeds: tuple[int, ...] | None = None,
-               figures: bool = True) -> WriteLog:
-    """Render every page (and figure) from ``results_dir`` into ``docs_dir``."""
-    log = WriteLog()
-    course = load_course(Path(results_dir), seeds)
-    drawn = make_figures(course, Path(docs_dir), log) if figures else {}
-    site = Site(course=course, figures=drawn, results_label=results_label(results_dir),
+def load_site(definition: Course, results_dir: Path, docs_dir: Path,
+              seeds: tuple[int, ...] | None = None, preview: Preview | None = None,
+              figures: bool = True, log: WriteLog | None = None,
+              label: str | None = None) -> Site:
+    """Everything the pages show: the course's stored runs and their figures (drawn into
+    ``docs_dir`` where their inputs changed)."""
+    log = log if log is not None else WriteLog()
+    course = load_results(definition, Path(results_dir), seeds, preview)
+    drawn = make_figures(definition, course, Path(docs_dir), log) if figures else {}
+    return Site(definition=definition, course=course, figures=drawn,
+                results_label=label or results_label(results_dir),
                 builds=read_builds(Path(results_dir)),
-                concept_data=load_concept_data(Path(results_dir), Path(docs_dir)))
+                concept_data=load_concept_data(definition, Path(results_dir),
+                                               Path(docs_dir)),
+                preview=preview)
+
+
+def build_site(definition: Course, results_dir: Path, docs_dir: Path,
+               seeds: tuple[int, ...] | None = None, preview: Preview | None = None,
+               figures: bool = True, label: str | None = None) -> WriteLog:
+    """Render every page (and figure) of ``definition`` from ``results_dir`` into
+    ``docs_dir``; ``label`` is how the pages name the results folder (default: its path
+    from here)."""
+    log = WriteLog()
+    site = load_site(definition, results_dir, docs_dir, seeds, preview, figures, log, label)
     pages = render_pages(site)
     for page, text in pages.items():
         write_if_changed(docs_path(docs_dir, page), text.encode("utf-8"), log)
+    write_if_changed(docs_path(docs_dir, STYLESHEET), (ASSETS / "extra.css").read_bytes(), log)
     remove_orphans(Path(docs_dir), pages, log)
     return log
 
