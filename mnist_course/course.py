@@ -84,7 +84,8 @@ class CourseModel:
             object.__setattr__(self, "architecture", tuple(self.architecture))
         problem = self._problem()
         if problem:
-            name = self.id if isinstance(self.id, str) else repr(self.id)
+            name = self.id if isinstance(self.id, str) and MODEL_ID.match(self.id) else \
+                repr(self.id)
             raise UsageError(f"course model {name}: {problem}")
 
     def _problem(self) -> str:
@@ -407,21 +408,17 @@ def check_analysis_template(model: CourseModel) -> None:
 
     env = jinja2.Environment()
     env.filters.update(FILTERS)
-    try:
+    try:  # a syntax error, or a filter that does not exist (found when it compiles)
         tree = env.parse(model.analysis)
-    except jinja2.TemplateSyntaxError as exc:
+        names = meta.find_undeclared_variables(tree)
+    except jinja2.TemplateSyntaxError as exc:  # TemplateAssertionError is one too
         raise UsageError(f"course model {model.id}: analysis template, line {exc.lineno}: "
                          f"{exc.message}") from exc
-    unknown = sorted(meta.find_undeclared_variables(tree) - ANALYSIS_VARIABLES)
+    unknown = sorted(names - ANALYSIS_VARIABLES)
     if unknown:
         raise UsageError(f"course model {model.id}: analysis template names unknown "
                          f"variable(s) {', '.join(unknown)}; it may use "
                          f"{', '.join(sorted(ANALYSIS_VARIABLES))}")
-    try:  # a filter that does not exist is found at compile time
-        env.compile(tree)
-    except jinja2.TemplateAssertionError as exc:
-        raise UsageError(f"course model {model.id}: analysis template, line {exc.lineno}: "
-                         f"{exc.message}") from exc
 
 
 def check_course(course: Course, models: Sequence[CourseModel] | None = None) -> None:

@@ -10,6 +10,7 @@ the site's model pages (:func:`mnist_course.report.render.render_writeup`). Torc
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -24,8 +25,10 @@ WRITEUP_FILES = "WRITEUP_files"  # the write-up's figures, beside it
 
 
 def _quoted(text: str) -> str:
-    """A YAML scalar that means exactly ``text`` (JSON strings are valid YAML)."""
-    return json.dumps(str(text), ensure_ascii=False)
+    """A YAML scalar for a title: HTML-escaped, since MkDocs puts nav titles into the
+    page unescaped (a student's ``<script>`` must show as text), then JSON-quoted (JSON
+    strings are valid YAML)."""
+    return json.dumps(html.escape(str(text), quote=False), ensure_ascii=False)
 
 
 def nav_entries(course: Course) -> list[tuple[str, object]]:

@@ -1,0 +1,317 @@
+"""A student's own course end to end: new, check, build (a quick preview on 2,000 images).
+
+The example course lives outside the package (tests/example_course/course.py): three
+nn.Module models, one padded, one with a stride-2 convolution. It is copied into a
+scratch folder and built with the command a student runs; the edits below are the ones a
+student makes between two builds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnist_course.course import (
+    Course,
+    CourseModel,
+    build_source,
+    check_analysis_template,
+    load_course,
+)
+from mnist_course.errors import UsageError
+from mnist_course.recipe import Recipe
+
+EXAMPLE = Path(__file__).resolve().parent / "example_course" / "course.py"
+PREVIEW = ["--epochs", "1", "--train-subset", "2000", "--jobs", "1"]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mnist_course", *args], capture_output=True,
+                          text=True, timeout=600, cwd=cwd)
+
+
+def trained(result: subprocess.CompletedProcess) -> list[str]:
+    """The runs a build reports as trained, in the order they finished."""
+    return sorted(re.findall(r"^(\S+ seed \d+)\s+trained:", result.stdout, flags=re.M))
+
+
+# ------------------------------------------------------------------ without training
+
+
+def test_the_built_in_course_is_one_course_like_any_other():
+    course = load_course(None)
+    assert isinstance(course, Course) and course.final == "s3_final" and course.concepts
+    assert all(model.from_spec for model in course)
+
+
+def test_a_course_file_loads_with_its_models(tmp_path):
+    course = load_course(EXAMPLE)
+    assert course.ids() == ["padded", "strided", "rotated"]
+    assert not course.concepts and course.final == "rotated"
+    assert [m.seeds for m in course] == [(0,), (0,), (0,)]
+
+
+def test_the_cache_key_follows_the_code_not_the_words(tmp_path):
+    copy = tmp_path / "course.py"
+    text = EXAMPLE.read_text()
+    copy.write_text(text)
+    before = {m.id: m.architecture_json() for m in load_course(copy)}
+    # A title, a Target or an Analysis is not in the key ...
+    copy.write_text(text.replace('title="Padded convolutions"', 'title="Padding, renamed"')
+                    .replace("Keep the map size", "Keep the size of the map"))
+    assert {m.id: m.architecture_json() for m in load_course(copy)} == before
+    # ... the class is, and so is a helper or constant it uses, for every model built on it.
+    copy.write_text(text.replace("return self.body(x).flatten(1)\n\n\nclass Strided",
+                                 "return self.body(x).flatten(start_dim=1)\n\n\nclass Strided"))
+    after = {m.id: m.architecture_json() for m in load_course(copy)}
+    assert after["padded"] != before["padded"]
+    assert after["strided"] == before["strided"] and after["rotated"] == before["rotated"]
+    copy.write_text(text.replace("WIDTH = 8", "WIDTH = 6"))
+    assert all(m.architecture_json() != before[m.id] for m in load_course(copy))
+
+
+def test_build_source_names_what_counts():
+    from functools import partial
+
+    def helper():
+        return 1
+
+    source = build_source(partial(helper))
+    assert "def helper" in source and "partial arguments" in source
+
+
+@pytest.mark.parametrize("analysis, message", [
+    ("{{ seeds.mean_last5|pct ", "course model broken: analysis template, line 1"),
+    ("{{ nonsense }}", "course model broken: analysis template names unknown variable(s) "
+                       "nonsense"),
+    ("{{ m.params|no_such_filter }}", "course model broken: analysis template, line 1: No "
+                                      "filter named 'no_such_filter'"),
+])
+def test_a_broken_analysis_template_is_named_in_one_line(analysis, message):
+    model = CourseModel("broken", step=1, title="Broken", target="x", recipe=Recipe(),
+                        analysis=analysis, build=dict)
+    with pytest.raises(UsageError) as error:
+        check_analysis_template(model)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"id": "no spaces"}, "course model 'no spaces': the id must start with a letter"),
+    ({"architecture": (), "build": dict}, "give exactly one of architecture="),
+    ({"build": None}, "give exactly one of architecture="),
+    ({"seeds": ()}, "seeds must be whole numbers"),
+    ({"recipe": {"lr": 0.1}}, "recipe must be an mc.Recipe"),
+])
+def test_a_bad_course_model_is_one_line_naming_it(kwargs, message):
+    values = {"id": "net", "step": 1, "title": "Net", "target": "x", "recipe": Recipe(),
+              "analysis": "", "build": dict, **kwargs}
+    with pytest.raises(UsageError, match=re.escape(message)):
+        CourseModel(**values)
+
+
+def test_a_course_refuses_unknown_steps_and_previous_models():
+    model = CourseModel("a", step=4, title="A", target="x", recipe=Recipe(), analysis="",
+                        build=dict)
+    with pytest.raises(UsageError, match="step 4 is not one of the course's steps"):
+        Course(title="T", models=[model])
+    later = CourseModel("b", step=1, title="B", target="x", recipe=Recipe(), analysis="",
+                        build=dict, previous="c")
+    with pytest.raises(UsageError, match="previous='c' must name a model listed before it"):
+        Course(title="T", models=[later])
+
+
+CHECKS = '''
+import torch
+from torch import nn
+
+
+class WithLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(1))
+
+
+def over_budget():
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 32, 3), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Conv2d(32, 10, 1), nn.Flatten())
+
+
+def good():
+    return nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Conv2d(16, 10, 1), nn.Flatten())
+'''
+
+
+@pytest.fixture
+def checks_file(tmp_path):
+    path = tmp_path / "nets.py"
+    path.write_text(CHECKS)
+    return path
+
+
+def test_check_a_good_network_passes_with_its_tables(checks_file):
+    result = run_cli("check", f"{checks_file}:good")
+    assert result.returncode == 0, result.stdout + result.stderr
+    params = 8 * 9 + 8 + 8 * 16 * 9 + 16 + 16 * 10 + 10
+    assert f"ok    {params:,} parameters: the assignment allows fewer than 8,000" in result.stdout
+    assert "ok    output (2, 10) for a (2, 1, 28, 28) batch" in result.stdout
+    assert "receptive field (along the height):" in result.stdout
+    assert "every requirement checked passes" in result.stdout
+
+
+def test_check_names_each_failure_on_its_own_line(checks_file):
+    linear = run_cli("check", f"{checks_file}:WithLinear")
+    assert linear.returncode == 1
+    assert "FAIL  fully connected layer fc (nn.Linear)" in linear.stdout
+    over = run_cli("check", f"{checks_file}:over_budget")
+    assert over.returncode == 1
+    params = 9 * 32 + 32 + 32 * 32 * 9 + 32 + 32 * 10 + 10
+    assert (f"FAIL  {params:,} parameters: the assignment allows fewer than 8,000"
+            in over.stdout)
+
+
+def test_check_usage_errors_are_one_line_exit_2(checks_file, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("import torch\n\nx = 1\nraise ValueError('oops')\n")
+    cases = [
+        (f"{tmp_path / 'missing.py'}:Net", "no such file"),
+        (f"{checks_file}:Nope", "has no 'Nope'; it defines WithLinear, good, over_budget"),
+        (f"{broken}:Net", f"cannot import broken.py: {broken}:4: ValueError: oops"),
+        (str(checks_file), "expected FILE.py:NAME"),
+    ]
+    for target, message in cases:
+        result = run_cli("check", target)
+        assert result.returncode == 2, target
+        assert message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_list_takes_a_course_file():
+    result = run_cli("list", "--course", str(EXAMPLE))
+    assert result.returncode == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()] == [
+        "padded", "strided", "rotated"]
+
+
+# ------------------------------------------------------------------ built end to end
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, mnist_dir):
+    """The example course, copied to a scratch folder and built as a quick preview."""
+    root = tmp_path_factory.mktemp("own")
+    course = root / "course.py"
+    shutil.copy(EXAMPLE, course)
+    out = root / "report"
+    result = run_cli("build", "--course", str(course), "--out", str(out), "--data-dir",
+                     str(mnist_dir), *PREVIEW)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert trained(result) == ["padded seed 0", "rotated seed 0", "strided seed 0"]
+    return {"course": course, "out": out, "data": mnist_dir}
+
+
+@pytest.mark.slow
+def test_writeup_quotes_the_measured_numbers_and_its_links_resolve(project):
+    out = project["out"]
+    writeup = (out / "WRITEUP.md").read_text()
+    for model_id in ("padded", "strided", "rotated"):
+        record = json.loads((out / "results-preview" / model_id / "seed-0" / "metrics.json")
+                            .read_text())
+        assert record["quick_check"] and record["train_subset"] == 2000
+        assert f"{record['epochs'][-1]['test_accuracy']:.2f} %" in writeup
+        assert f'<a id="model-{model_id}"></a>' in writeup
+    assert "Quick preview" in writeup and "1 epoch on 2,000 training images" in writeup
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", writeup)
+    assert len(images) >= 9
+    for image in images:
+        assert not image.startswith(("/", "http")) and (out / image).is_file(), image
+    anchors = set(re.findall(r'<a id="([^"]+)"></a>', writeup))
+    for target in re.findall(r"\]\(#([^)]+)\)", writeup):
+        assert target in anchors, target
+    # No site-only syntax: GitHub shows it as text.
+    assert "!!!" not in writeup and "???" not in writeup and "{: ." not in writeup
+    assert "{{" not in writeup and "{%" not in writeup
+    # The code the run trained from, and the diff between two models' classes.
+    assert "class Strided(nn.Module):" in writeup and "```diff" in writeup
+
+
+@pytest.mark.slow
+def test_every_page_says_quick_preview_and_the_project_builds_strict(project, tmp_path):
+    out = project["out"]
+    pages = sorted((out / "docs").rglob("*.md"))
+    assert len(pages) == 1 + 3 + 3 + 2  # home, 3 steps, 3 models, comparison, reproduce
+    for page in pages:
+        assert "Quick preview" in page.read_text(), page
+    nav = (out / "mkdocs.yml").read_text()
+    assert '"Padded convolutions": "step-1/padded.md"' in nav
+    site = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f",
+                           str(out / "mkdocs.yml"), "-d", str(site)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (site / "step-2" / "strided" / "index.html").exists()
+
+
+@pytest.mark.slow
+def test_rebuilds_train_only_what_changed_and_escape_student_text(project):
+    course, out = project["course"], project["out"]
+    build = ["build", "--course", str(course), "--out", str(out), "--data-dir",
+             str(project["data"]), *PREVIEW]
+    again = run_cli(*build)
+    assert again.returncode == 0 and trained(again) == [], again.stdout
+    text = course.read_text()
+    # Words change nothing that trains; a hostile title shows as text, never as markup.
+    course.write_text(text.replace('title="Padded convolutions"',
+                                   'title="<script>alert(1)</script> [x](javascript:alert(2))"'))
+    words = run_cli(*build)
+    assert words.returncode == 0 and trained(words) == [], words.stdout
+    page = (out / "docs" / "step-1" / "padded.md").read_text()
+    writeup = (out / "WRITEUP.md").read_text()
+    for text_out in (page, writeup, (out / "mkdocs.yml").read_text()):
+        assert "<script>" not in text_out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;script&gt;" in writeup and "](javascript:" not in writeup
+    # Editing one class retrains exactly the models built from it.
+    course.write_text(text.replace("return self.body(x).flatten(1)\n\n\nclass Strided",
+                                   "return self.body(x).flatten(start_dim=1)\n\n\nclass Strided"))
+    edited = run_cli(*build)
+    assert edited.returncode == 0 and trained(edited) == ["padded seed 0"], edited.stdout
+    # A broken template stops the build in one line naming the model; the runs stay.
+    course.write_text(text.replace("Final test accuracy {{ seeds.final_test_mean|pct }}.",
+                                   "Final test accuracy {{ seeds.final_test_mean|pct ."))
+    broken = run_cli(*build)
+    assert broken.returncode == 2
+    assert broken.stderr.startswith("mnist-course: error: course model rotated: analysis "
+                                    "template, line 1")
+    assert len(broken.stderr.strip().splitlines()) == 1
+    assert (out / "results-preview" / "rotated" / "seed-0" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_new_writes_a_starter_course_that_builds(tmp_path, mnist_dir):
+    made = run_cli("new", str(tmp_path / "mine"))
+    assert made.returncode == 0, made.stderr
+    course = tmp_path / "mine" / "course.py"
+    assert course.exists() and (tmp_path / "mine" / "README.md").exists()
+    again = run_cli("new", str(tmp_path / "mine"))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert run_cli("check", f"{course}:WithBatchNorm").returncode == 0
+    out = tmp_path / "mine" / "report"
+    result = run_cli("build", "--course", str(course), "--out", str(out), "--data-dir",
+                     str(mnist_dir), "--seeds", "0", *PREVIEW)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert trained(result) == ["augmented seed 0", "batchnorm seed 0", "skeleton seed 0"]
+    writeup = (out / "WRITEUP.md").read_text()
+    assert "## Step 3: Augmentation and the learning rate" in writeup
+    assert "Not written yet" not in writeup
