@@ -276,6 +276,12 @@ def build_source(factory: Any) -> str:
         parts["partial arguments"] = repr((factory.args, sorted(factory.keywords.items())))
         factory = factory.func
     queue.append(factory)
+    try:
+        inspect.getsource(factory)
+    except (OSError, TypeError) as exc:
+        raise UsageError(f"cannot read the source of {callable_name(factory)} (defined in a "
+                         "notebook or typed interactively?): define it in a .py file, so that "
+                         "its runs are retrained exactly when its code changes") from exc
     seen: set[int] = set()
     while queue:
         obj = queue.pop()

@@ -315,3 +315,19 @@ def test_new_writes_a_starter_course_that_builds(tmp_path, mnist_dir):
     writeup = (out / "WRITEUP.md").read_text()
     assert "## Step 3: Augmentation and the learning rate" in writeup
     assert "Not written yet" not in writeup
+
+
+def test_every_template_variable_and_field_is_documented():
+    import dataclasses
+
+    from mnist_course.course import ANALYSIS_VARIABLES
+    from mnist_course.report.format import FILTERS
+    from mnist_course.summary import BUDGET, Comparison, RunSummary, SeedsSummary
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "own-assignment.md").read_text()
+    names = (set(ANALYSIS_VARIABLES) | set(FILTERS) | set(BUDGET)
+             | {f.name for cls in (RunSummary, SeedsSummary, Comparison)
+                for f in dataclasses.fields(cls)}
+             | {name for name, value in vars(Comparison).items() if isinstance(value, property)})
+    missing = sorted(name for name in names if f"`{name}`" not in page)
+    assert not missing, f"docs/own-assignment.md does not document {missing}"
