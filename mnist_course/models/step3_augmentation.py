@@ -256,4 +256,60 @@ digits less well, which is the capacity it lost.
 """,
 )
 
-MODELS = (AUGMENT, ONE_CYCLE, NO_DROPOUT, WEIGHT_DECAY_MODEL, FINAL, LEAN, TINY)
+# Epochs the separable model's one-cycle spans: with 12 (the course's) its first of the last
+# five epochs still sat at the end of the anneal and dipped below the bar on seeds 0 and 1 in
+# the design sweep; with 10 it lost accuracy in every epoch (seed 0); 11 held seed 0.
+SEPARABLE_CYCLE_EPOCHS = 11
+
+
+def separable(in_channels: int, out_channels: int) -> tuple[Conv, Conv]:
+    """A depthwise-separable 3x3 convolution: one 3x3 kernel per input channel, then a 1x1
+    convolution that mixes the channels (9 C + C C' weights instead of 9 C C')."""
+    return Conv(in_channels, depthwise=True), Conv(out_channels, kernel=1)
+
+
+SEPARABLE = CourseModel(
+    id="s3_separable",
+    step=3,
+    title="Separable convolutions, under 4,000 parameters",
+    target=(
+        "Spend fewer than 4,000 parameters on width instead of full kernels: every 3x3 "
+        "convolution after the first becomes depthwise-separable (a 3x3 kernel per channel, "
+        "then a 1x1 convolution that mixes the channels), which pays for 16 to 26 channels "
+        "where the tiny model has 8 to 10. The first convolution stays a full one: it has a "
+        "single input channel.",
+        "No 1x1 transition after the pool: every separable block already ends in a 1x1 "
+        "convolution that mixes the channels.",
+        f"The one-cycle schedule ends after epoch {SEPARABLE_CYCLE_EPOCHS} instead of "
+        f"{CYCLE_EPOCHS}, so the first of the last five epochs sees a settled network (in "
+        f"the design sweep, {CYCLE_EPOCHS} dipped below the bar there).",
+        "Expect to hold 99.40 % in each of the last five epochs on all five seeds, where the "
+        "tiny model held it on none.",
+    ),
+    architecture=with_batch_norm((
+        Conv(8), *separable(8, 16),  # 28 -> 26 -> 24, receptive field 5
+        MaxPool(),  # 24 -> 12
+        *separable(16, 24), *separable(24, 24), *separable(24, 24),  # 12 -> 10 -> 8 -> 6
+        *separable(24, 26),  # 6 -> 4, receptive field 22
+        GlobalAvgPool(),
+        Conv(10, kernel=1, relu=False),
+    )),
+    recipe=dataclasses.replace(TINY.recipe, anneal_epochs=SEPARABLE_CYCLE_EPOCHS),
+    previous="s3_tiny",
+    seeds=COURSE_SEEDS,
+    analysis="""
+With {{ m.params|count }} parameters, {{ (m.params - prev.params)|count }} more than the tiny model, the
+separable network averages {{ seeds.mean_last5|pct }} over the last five epochs of {{ seeds.count|plural('seed') }}:
+{{ compare.difference|pts }} against the tiny model, {{ compare|noise_words }}. The lowest single epoch
+is {{ seeds.worst_last5|pct }}.
+{% if seeds.all_pass %}It holds the bar on every seed: the Target's expectation is borne out.{% else %}It holds the bar
+on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} and misses on {{ seeds.failing|join(', ') }}, so the Target's expectation is
+not borne out: at this size the assignment is not met consistently by this design either.{% endif %}
+Training accuracy ends at {{ seeds.final_train_mean|pct }} on average (the tiny model's: {{ prev_seeds.final_train_mean|pct }}).
+{% if final_seeds %}Against the final model ({{ final_seeds.mean_last5|pct }} over {{ final_seeds.count|plural('seed') }}) it gives up
+{{ (final_seeds.mean_last5|r2 - seeds.mean_last5|r2)|points }} of mean accuracy.{% endif %}
+""",
+)
+
+
+MODELS = (AUGMENT, ONE_CYCLE, NO_DROPOUT, WEIGHT_DECAY_MODEL, FINAL, LEAN, TINY, SEPARABLE)
