@@ -371,9 +371,9 @@ def load_course(path: str | Path | None = None, build_command: str | None = None
     """The course in ``path`` (its ``COURSE``), or the built-in course when ``path`` is
     None. ``build_command`` is how the pages tell a reader to rebuild it."""
     if path is None:
-        from .models import COURSE
+        from .models import builtin_course
 
-        return COURSE
+        return builtin_course()
     module = import_file(path)
     course = getattr(module, "COURSE", None)
     if course is None:

@@ -10,6 +10,7 @@ the results store and the report are handed the course.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 
@@ -42,21 +43,32 @@ def _collect() -> Course:
     )
 
 
-COURSE: Course = _collect()
-STEPS = COURSE.steps
-# For the course's own tests and scripts; the report reads these from the course it is given.
-FINAL_MODEL_ID = COURSE.final
-LEAN_MODEL_ID = COURSE.lean
+@functools.cache
+def builtin_course() -> Course:
+    """The built-in course, built on first use: importing the building blocks
+    (``mnist_course.models.blocks``) must not load the course's step modules."""
+    return _collect()
+
+
+def __getattr__(name: str):
+    # COURSE, STEPS, FINAL_MODEL_ID and LEAN_MODEL_ID, for the course's own scripts and
+    # tests; the report reads them from the course it is handed.
+    fields = {"COURSE": None, "STEPS": "steps", "FINAL_MODEL_ID": "final",
+              "LEAN_MODEL_ID": "lean"}
+    if name not in fields:  # checked first: importing a submodule asks for its name here
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    course = builtin_course()
+    return course if fields[name] is None else getattr(course, fields[name])
 
 
 def model_ids() -> list[str]:
-    return COURSE.ids()
+    return builtin_course().ids()
 
 
 def get_model(model_id: str) -> CourseModel:
     """The course model with this id; an unknown id is a :class:`UsageError` listing them."""
-    return COURSE.get(model_id)
+    return builtin_course().get(model_id)
 
 
-__all__ = ["COURSE", "STEPS", "THREE_SEEDS", "CourseModel", "Recipe", "get_model",
-           "model_ids", "FINAL_MODEL_ID", "LEAN_MODEL_ID"]
+__all__ = ["COURSE", "STEPS", "THREE_SEEDS", "CourseModel", "Recipe", "builtin_course",
+           "get_model", "model_ids", "FINAL_MODEL_ID", "LEAN_MODEL_ID"]

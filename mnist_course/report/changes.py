@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import CourseModel
+from ..course import CourseModel
 from ..models.blocks import Conv, Layer, describe_layer
 
 
