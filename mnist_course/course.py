@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import importlib.util
 import inspect
 import re
@@ -304,9 +305,10 @@ def build_source(factory: Any) -> str:
                     queue.append(value)
             elif isinstance(value, int | float | str | bytes | tuple | frozenset):
                 parts[f"{getattr(module, '__name__', '?')}.{name}"] = repr(value)
-    # Module names differ between a file imported as a course and as a package: key on
-    # the qualified names within it.
-    return "\n\n".join(f"# {key.split('.', 1)[-1]}\n{parts[key]}" for key in sorted(parts))
+    # The name a course file is imported under depends on where it lies: key on the names
+    # inside the modules, so that moving the folder retrains nothing.
+    named = {key.split(".", 1)[-1]: text for key, text in parts.items()}
+    return "\n\n".join(f"# {name}\n{named[name]}" for name in sorted(named))
 
 
 # ----------------------------------------------------------------------------------------
@@ -345,7 +347,8 @@ def import_file(path: str | Path) -> types.ModuleType:
     if path.suffix != ".py":
         raise UsageError(f"{path} is not a Python file (.py)")
     path = path.resolve()
-    name = f"mnist_course_user_{abs(hash(str(path)))}"
+    # One name per file, the same in every process (the builder's children import it too).
+    name = "mnist_course_user_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(
         name, path, submodule_search_locations=[str(path.parent)]
         if path.name == "__init__.py" else None)
