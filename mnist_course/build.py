@@ -270,7 +270,7 @@ def build_course(course: Course, target: Target, args: argparse.Namespace) -> in
 def _build(course: Course, target: Target, args: argparse.Namespace,
            selected: list[CourseModel], started: float) -> int:
     from .report.project import write_project
-    from .report.site import build_site
+    from .report.site import WriteLog, load_site, write_pages
 
     tally = Tally()
     if target.preview:
@@ -289,8 +289,10 @@ def _build(course: Course, target: Target, args: argparse.Namespace,
     notebook = refresh_notebook(target.docs_dir, args.data_dir, skip)
     concepts = refresh_concepts(course, target, args.data_dir,
                                 "--no-train" if args.no_train else None)
-    log = build_site(course, target.results_dir, target.docs_dir, args.seeds, target.preview,
-                     label=target.results_dir.name if target.project_dir else None)
+    log = WriteLog()
+    site = load_site(course, target.results_dir, target.docs_dir, args.seeds, target.preview,
+                     log=log, label=target.results_dir.name if target.project_dir else None)
+    write_pages(site, target.docs_dir, log)
     print(f"architecture summaries written: {architectures}" + (f"; {notebook}" if notebook
                                                                 else ""))
     if concepts:
@@ -298,8 +300,7 @@ def _build(course: Course, target: Target, args: argparse.Namespace,
     print(f"site: {len(log.written)} file(s) written, {len(log.unchanged)} unchanged, "
           f"{len(log.removed)} removed, in {target.docs_dir}")
     if target.project_dir is not None:
-        for line in write_project(course, target.project_dir, target.results_dir,
-                                  target.docs_dir, args.seeds, target.preview):
+        for line in write_project(site, target.project_dir, target.docs_dir):
             print(line)
     print(f"done in {time.perf_counter() - started:.1f} s: {len(tally.trained)} trained, "
           f"{len(tally.reused)} reused, {len(tally.failed)} failed"

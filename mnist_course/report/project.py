@@ -16,9 +16,8 @@ from pathlib import Path
 
 from ..course import Course
 from .concepts import CONCEPTS, CONCEPTS_INDEX, concept_page
-from .course import Preview
-from .render import model_page, render_writeup, step_page
-from .site import WriteLog, load_site, write_if_changed
+from .render import Site, model_page, render_writeup, step_page
+from .site import WriteLog, write_if_changed
 
 WRITEUP = "WRITEUP.md"
 WRITEUP_FILES = "WRITEUP_files"  # the write-up's figures, beside it
@@ -110,15 +109,13 @@ def copy_writeup_figures(docs_dir: Path, project_dir: Path, log: WriteLog) -> No
                 log.removed.append(path)
 
 
-def write_project(course: Course, project_dir: Path, results_dir: Path, docs_dir: Path,
-                  seeds: tuple[int, ...] | None = None, preview: Preview | None = None
-                  ) -> list[str]:
-    """Write ``mkdocs.yml``, ``WRITEUP.md`` and its figures; one line per thing done."""
+def write_project(site: Site, project_dir: Path, docs_dir: Path) -> list[str]:
+    """Write ``mkdocs.yml``, ``WRITEUP.md`` and its figures for the site whose pages are in
+    ``docs_dir``; one line per thing done."""
     log = WriteLog()
     project_dir = Path(project_dir)
-    write_if_changed(project_dir / "mkdocs.yml", mkdocs_config(course).encode("utf-8"), log)
-    site = load_site(course, results_dir, docs_dir, seeds, preview, figures=True,
-                     log=WriteLog(), label=Path(results_dir).name)
+    write_if_changed(project_dir / "mkdocs.yml",
+                     mkdocs_config(site.definition).encode("utf-8"), log)
     copy_writeup_figures(docs_dir, project_dir, log)
     text = render_writeup(site, WRITEUP_FILES)
     write_if_changed(project_dir / WRITEUP, text.encode("utf-8"), log)

@@ -162,12 +162,18 @@ def build_site(definition: Course, results_dir: Path, docs_dir: Path,
     from here)."""
     log = WriteLog()
     site = load_site(definition, results_dir, docs_dir, seeds, preview, figures, log, label)
+    write_pages(site, docs_dir, log)
+    return log
+
+
+def write_pages(site: Site, docs_dir: Path, log: WriteLog) -> None:
+    """Every page of a loaded site into ``docs_dir``, its stylesheet, and no orphans."""
     pages = render_pages(site)
     for page, text in pages.items():
         write_if_changed(docs_path(docs_dir, page), text.encode("utf-8"), log)
     write_if_changed(docs_path(docs_dir, STYLESHEET), (ASSETS / "extra.css").read_bytes(), log)
     remove_orphans(Path(docs_dir), pages, log)
-    return log
 
 
-__all__ = ["WriteLog", "build_site", "make_figures", "write_if_changed"]
+__all__ = ["WriteLog", "build_site", "load_site", "make_figures", "write_if_changed",
+           "write_pages"]
