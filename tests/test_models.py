@@ -107,3 +107,16 @@ def test_every_analysis_renders_from_sample_metrics_without_typed_numbers(tmp_pa
         assert not why and len(text) > 80, model.id
         assert "{{" not in text and "{%" not in text
         assert re.search(r"\d+\.\d\d %", text), model.id  # at least one measured percentage
+
+
+def test_with_widths_changes_only_the_named_convolutions():
+    from mnist_course.models.blocks import with_widths
+
+    lean = get_model(LEAN_MODEL_ID).architecture
+    small = with_widths(lean, {5: 10, 7: 12})
+    assert [layer.out_channels for layer in (small[5], small[7])] == [10, 12]
+    assert [a for i, a in enumerate(small) if i not in (5, 7)] == [
+        a for i, a in enumerate(lean) if i not in (5, 7)]
+    assert small[5].batch_norm and small[7].kernel == lean[7].kernel
+    with pytest.raises(ValueError, match="layer 2 of the spec is MaxPool"):
+        with_widths(lean, {2: 4})

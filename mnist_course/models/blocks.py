@@ -91,3 +91,13 @@ def with_dropout(spec: tuple[Layer, ...], probability: float) -> tuple[Layer, ..
         if isinstance(layer, Conv) and layer.relu else layer
         for layer in spec
     )
+
+
+def with_widths(spec: tuple[Layer, ...], widths: dict[int, int]) -> tuple[Layer, ...]:
+    """``spec`` with the convolutions at these places (index -> output channels) made
+    narrower or wider; every other layer, and every other field, stays as it is."""
+    for index in widths:
+        if not isinstance(spec[index], Conv):
+            raise ValueError(f"layer {index} of the spec is {spec[index]!r}, not a convolution")
+    return tuple(dataclasses.replace(layer, out_channels=widths[i]) if i in widths else layer
+                 for i, layer in enumerate(spec))

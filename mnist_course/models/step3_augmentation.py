@@ -14,7 +14,7 @@ import dataclasses
 
 from ..recipe import Augmentation
 from . import THREE_SEEDS, CourseModel
-from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout
+from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout, with_widths
 from .step2_efficiency import CAPACITY
 
 ROTATION = 7.0  # degrees: MNIST digits are written with about this much slant
@@ -231,14 +231,8 @@ SMALL = CourseModel(
         "Expect to hold 99.40 % in each of the last five epochs on all five seeds with fewer "
         "parameters than the lean model.",
     ),
-    architecture=with_batch_norm((
-        Conv(8), Conv(10),
-        MaxPool(),
-        Conv(10, kernel=1),
-        Conv(10), Conv(10), Conv(12), Conv(12),  # 12 -> 10 -> 8 -> 6 -> 4, field 22
-        GlobalAvgPool(),
-        Conv(10, kernel=1, relu=False),
-    )),
+    # The lean layers, with the second and fourth convolution after the pool narrowed.
+    architecture=with_widths(LEAN.architecture, {5: 10, 7: 12}),
     recipe=dataclasses.replace(LEAN.recipe, anneal_epochs=SHORT_CYCLE_EPOCHS),
     previous="s3_lean",
     seeds=COURSE_SEEDS,
