@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .course import Course, CourseModel
 from .errors import ResultsError
+from .recipe import recipe_identity
 from .results import read_json, weights_path
 
 CONCEPTS_FILE = "concepts.json"
@@ -69,8 +70,8 @@ def recalibration_key(results_dir: Path, course: Course, model: CourseModel) -> 
     if not seeds:
         return None
     check = check_model(results_dir, course, model)
-    digest = _digest(model.id, seeds, model.recipe.to_dict(), check and check.id,
-                     check and check.recipe.to_dict())
+    digest = _digest(model.id, seeds, recipe_identity(model.recipe), check and check.id,
+                     check and recipe_identity(check.recipe))
     paths = [weights_path(results_dir, model.id, seed) for seed in seeds]
     for path in paths + ([weights_path(results_dir, check.id, 0)] if check else []):
         digest.update(path.read_bytes())

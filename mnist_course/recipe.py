@@ -66,6 +66,9 @@ class Recipe:
     optimizer: str = "sgd"  # sgd | adam | adamw
     lr: float = 0.01  # learning rate; with the one-cycle schedule, its peak
     momentum: float = 0.9  # SGD only
+    # Adam and AdamW only: the decay rates of the gradient's running mean and of its square.
+    beta1: float = 0.9
+    beta2: float = 0.999
     nesterov: bool = False  # SGD only
     weight_decay: float = 0.0  # L2 (SGD/Adam) or decoupled (AdamW)
     schedule: str = "none"  # none | step | plateau | onecycle
@@ -84,6 +87,14 @@ class Recipe:
     # (the first N, not augmented) with the weights being tested; 0 = use the running
     # averages, which follow the last ~20 batches and so lag and jitter with them.
     bn_recalibration: int = 0
+    # Keep an exponential moving average of the weights, updated after every step with this
+    # decay (0 = none), and test and store the average instead of the last weights: it
+    # smooths the step-to-step jitter the last epochs would otherwise show. The first
+    # updates use a smaller decay, (1 + n) / (10 + n) after n updates, so the average does
+    # not remember the random initial weights. With bn_recalibration, batch norm's statistics
+    # are recomputed for the averaged weights; without it the average borrows the training
+    # network's running statistics.
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -99,6 +110,11 @@ class Recipe:
             problems.append(f"lr must be a positive number (got {self.lr})")
         if not 0 <= self.label_smoothing < 1:
             problems.append("label_smoothing must be in [0, 1)")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                problems.append(f"{name} must be in [0, 1) (got {getattr(self, name)})")
         if self.bn_recalibration < 0:
             problems.append(f"bn_recalibration must be >= 0 (got {self.bn_recalibration})")
         if not 0 <= self.anneal_epochs <= self.epochs:
@@ -138,6 +154,8 @@ class Recipe:
         opt = self.optimizer.upper() if self.optimizer == "sgd" else self.optimizer.capitalize()
         if self.optimizer == "sgd" and self.momentum:
             opt += f" (momentum {self.momentum:g}{', Nesterov' if self.nesterov else ''})"
+        if self.optimizer != "sgd" and (self.beta1, self.beta2) != (0.9, 0.999):
+            opt += f" (betas {self.beta1:g}, {self.beta2:g})"
         parts = [f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}",
                  f"batch {self.batch_size}", opt, f"lr {self.lr:g}"]
         if self.weight_decay:
@@ -157,6 +175,8 @@ class Recipe:
         if self.bn_recalibration:
             parts.append(f"batch-norm statistics recomputed on {self.bn_recalibration:,} "
                          "training images before each test")
+        if self.ema_decay:
+            parts.append(f"weights averaged (decay {self.ema_decay:g}), the average tested")
         return ", ".join(parts)
 
 
@@ -164,15 +184,21 @@ class Recipe:
 # Recipe fields added after the first course runs, with the value that reproduces the
 # behaviour from before they existed. At that value they stay out of the cache key, so
 # adding an option does not make every stored run look stale.
-FIELDS_ADDED_LATER = {"anneal_epochs": 0, "bn_recalibration": 0}
+FIELDS_ADDED_LATER = {"anneal_epochs": 0, "bn_recalibration": 0, "ema_decay": 0.0,
+                      "beta1": 0.9, "beta2": 0.999}
+
+
+def recipe_identity(recipe: Recipe) -> dict[str, Any]:
+    """The recipe's fields that decide its numbers, as keys see them: a field added later is
+    left out while it keeps the value that reproduces the behaviour from before it existed."""
+    return {name: value for name, value in recipe.to_dict().items()
+            if not (name in FIELDS_ADDED_LATER and value == FIELDS_ADDED_LATER[name])}
 
 
 def cache_key(architecture: Any, recipe: Recipe, seed: int, train_subset: int | None) -> str:
     """What decides a run's numbers: the model's layers, the recipe, the seed, the data
     subset and the engine version. The report builder retrains a run when this changes."""
-    fields = {name: value for name, value in recipe.to_dict().items()
-              if not (name in FIELDS_ADDED_LATER and value == FIELDS_ADDED_LATER[name])}
-    material = json.dumps({"architecture": architecture, "recipe": fields,
+    material = json.dumps({"architecture": architecture, "recipe": recipe_identity(recipe),
                            "seed": seed, "train_subset": train_subset,
                            "engine": ENGINE_VERSION}, sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()[:16]

@@ -10,6 +10,7 @@ checkpoints each epoch and resumes a killed run exactly where it stopped.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import math
 import platform
@@ -58,11 +59,55 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
                                nesterov=recipe.nesterov and recipe.momentum > 0,
                                weight_decay=recipe.weight_decay, foreach=True)
+    betas = (recipe.beta1, recipe.beta2)
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay,
-                                foreach=True)
-    return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay,
+        return torch.optim.Adam(params, lr=recipe.lr, betas=betas,
+                                weight_decay=recipe.weight_decay, foreach=True)
+    return torch.optim.AdamW(params, lr=recipe.lr, betas=betas, weight_decay=recipe.weight_decay,
                              foreach=True)
+
+
+class WeightAverage:
+    """An exponential moving average of a network's weights (``Recipe.ema_decay``).
+
+    ``network`` is a copy of the trained model whose parameters follow the average; it is
+    the network that is tested and stored. Only parameters are averaged: batch norm's
+    statistics are recomputed for the averaged weights or copied from the training network
+    (:func:`fit` decides which).
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.updates = 0
+        self.network = copy.deepcopy(model)
+        self.network.requires_grad_(False)
+
+    def _pairs(self, model: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        averaged = [p for p in self.network.parameters()]
+        current = [p.detach() for p in model.parameters()]
+        return averaged, current
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        # A warm-up: early on the average forgets quickly, so it never carries the random
+        # initial weights into the epochs that are tested.
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        averaged, current = self._pairs(model)
+        torch._foreach_lerp_(averaged, current, 1.0 - decay)
+
+    @torch.no_grad()
+    def borrow_statistics(self, model: nn.Module) -> None:
+        """Copy the training network's buffers (batch norm's running statistics)."""
+        for mine, theirs in zip(self.network.buffers(), model.buffers(), strict=True):
+            mine.copy_(theirs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updates": self.updates, "network": self.network.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updates = int(state["updates"])
+        self.network.load_state_dict(state["network"])
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
@@ -162,7 +207,8 @@ def _rng_state(generator: torch.Generator, device: torch.device) -> dict[str, to
     return state
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, generator, device, state) -> None:
+def _save_checkpoint(path: Path, model, optimizer, scheduler, generator, device, state,
+                     average: WeightAverage | None = None) -> None:
     payload = {
         "epoch": state.epoch,
         "records": json.dumps(state.records),
@@ -172,12 +218,17 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, generator, device,
         "scheduler": json.dumps(scheduler.state_dict()) if scheduler is not None else "",
         "rng": _rng_state(generator, device),
     }
+    if average is not None:
+        payload["average"] = average.state_dict()
     store.save_weights(payload, path)
 
 
-def _load_checkpoint(path: Path, model, optimizer, scheduler, generator, device) -> TrainState:
+def _load_checkpoint(path: Path, model, optimizer, scheduler, generator, device,
+                     average: WeightAverage | None = None) -> TrainState:
     payload = store.load_weights(path, map_location=str(device))
     model.load_state_dict(payload["model"])
+    if average is not None:
+        average.load_state_dict(payload["average"])
     optimizer.load_state_dict(payload["optimizer"])
     if scheduler is not None and payload["scheduler"]:
         scheduler.load_state_dict(json.loads(payload["scheduler"]))
@@ -224,10 +275,13 @@ def fit(
     optimizer = make_optimizer(model, recipe)
     scheduler = make_scheduler(optimizer, recipe, steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)  # shuffling and augmentation draws
+    average = WeightAverage(model, recipe.ema_decay) if recipe.ema_decay else None
+    tested = average.network if average is not None else model
 
     state = TrainState(0, [], [])
     if checkpoint is not None and Path(checkpoint).exists():
-        state = _load_checkpoint(Path(checkpoint), model, optimizer, scheduler, generator, device)
+        state = _load_checkpoint(Path(checkpoint), model, optimizer, scheduler, generator, device,
+                                 average)
     trace_every = max(1, steps_per_epoch // 8)  # 8 LR samples per epoch are plenty to plot
 
     for epoch in range(state.epoch + 1, recipe.epochs + 1):
@@ -248,6 +302,8 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if average is not None:
+                average.update(model)
             # OneCycleLR reaches its final LR at step total_steps - 1 and would climb again
             # after it; a cycle shorter than the run holds that LR instead.
             if (scheduler is not None and recipe.schedule == "onecycle"
@@ -272,10 +328,12 @@ def fit(
         if not math.isfinite(train_loss):
             raise DivergedError(f"training diverged in epoch {epoch}: the mean loss is "
                                 f"{train_loss}; lower the learning rate ({recipe.lr:g})")
+        if average is not None and not recipe.bn_recalibration:
+            average.borrow_statistics(model)
         if recipe.bn_recalibration:
-            recalibrate_batch_norm(model, data.train_images[:recipe.bn_recalibration],
+            recalibrate_batch_norm(tested, data.train_images[:recipe.bn_recalibration],
                                    channels_last=channels_last)
-        test = evaluate(model, data.test_images, data.test_labels, channels_last=channels_last)
+        test = evaluate(tested, data.test_images, data.test_labels, channels_last=channels_last)
         if scheduler is not None and recipe.schedule == "step":
             scheduler.step()
         elif scheduler is not None and recipe.schedule == "plateau":
@@ -293,9 +351,12 @@ def fit(
         state.epoch = epoch
         if checkpoint is not None:
             _save_checkpoint(Path(checkpoint), model, optimizer, scheduler, generator, device,
-                             state)
+                             state, average)
         if on_epoch is not None:
             on_epoch(record)
+    if average is not None:
+        # What was tested is what the caller keeps (and a course run stores).
+        model.load_state_dict(average.network.state_dict())
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return state.records, state.lr_trace

@@ -141,3 +141,17 @@ def test_bn_recalibration_is_checked_and_stays_out_of_old_cache_keys():
     assert base != cache_key([], Recipe(bn_recalibration=10_000), 0, None)
     assert "recomputed on 10,000 training images" in Recipe(bn_recalibration=10_000).describe()
     assert "batch-norm" not in Recipe().describe()
+
+
+def test_options_added_later_leave_stored_cache_keys_alone():
+    from mnist_course.recipe import Recipe, cache_key
+
+    plain = Recipe()
+    assert cache_key([], plain, 0, None) == cache_key(
+        [], Recipe(ema_decay=0.0, beta1=0.9, beta2=0.999), 0, None)
+    for changed in (Recipe(ema_decay=0.999), Recipe(beta1=0.7), Recipe(beta2=0.9)):
+        assert cache_key([], changed, 0, None) != cache_key([], plain, 0, None)
+    assert "weights averaged (decay 0.999)" in Recipe(ema_decay=0.999).describe()
+    assert "betas 0.7, 0.9" in Recipe(optimizer="adam", beta1=0.7, beta2=0.9).describe()
+    with pytest.raises(UsageError):
+        Recipe(ema_decay=1.0)

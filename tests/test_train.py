@@ -171,3 +171,65 @@ def test_recalibrated_batch_norm_holds_the_statistics_of_the_given_images():
              and "num_batches" not in k}
     assert all(torch.equal(after[k], weights[k]) for k in after)
     assert first_norm.momentum == 0.1 and not first_norm.training
+
+
+def test_weight_average_is_what_is_tested_and_kept_and_resumes_exactly(mnist, tmp_path):
+    import dataclasses
+
+    from mnist_course.course import CourseModel
+
+    base = get_model("s3_final")  # batch-norm statistics recomputed for the averaged weights
+    averaged = CourseModel(id="s3_ema_probe", step=3, title="probe", target=("t",),
+                           architecture=base.architecture, analysis="",
+                           recipe=dataclasses.replace(base.recipe, ema_decay=0.99))
+    data = mnist.subset(1500, seed=0)
+    plain = run_course_model(base, data, tmp_path / "p", seed=1, epochs=2, progress=False)
+    full = run_course_model(averaged, data, tmp_path / "a", seed=1, epochs=2, progress=False)
+    # The same training (same draws, same steps), a different network under test.
+    assert [r["train_loss"] for r in full["epochs"]] == [r["train_loss"]
+                                                          for r in plain["epochs"]]
+    assert [r["test_loss"] for r in full["epochs"]] != [r["test_loss"] for r in plain["epochs"]]
+    # The stored weights are the average: testing them again gives the last epoch's numbers.
+    model = averaged.network()
+    model.load_state_dict(load_weights(tmp_path / "a" / "s3_ema_probe" / "seed-1" / "weights.pt"))
+    from mnist_course.train import evaluate
+    again = evaluate(model, data.test_images, data.test_labels)
+    assert round(again.accuracy, 4) == full["epochs"][-1]["test_accuracy"]
+
+    def kill(record):
+        if record["epoch"] == 1:
+            raise _KillAfterFirstEpoch
+
+    with pytest.raises(_KillAfterFirstEpoch):
+        run_course_model(averaged, data, tmp_path / "b", seed=1, epochs=2, progress=False,
+                         on_epoch=kill)
+    resumed = run_course_model(averaged, data, tmp_path / "b", seed=1, epochs=2, progress=False)
+    assert _epoch_numbers(resumed["epochs"]) == _epoch_numbers(full["epochs"])
+
+
+def test_weight_average_warms_up_then_follows_its_decay():
+    from mnist_course.train import WeightAverage
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    average = WeightAverage(model, decay=0.9)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average.update(model)  # decay min(0.9, 2/11): mostly the new weights
+    assert average.network.weight.item() == pytest.approx(1 - 2 / 11)
+    for _ in range(200):
+        average.update(model)
+    assert average.network.weight.item() == pytest.approx(1.0, abs=1e-6)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    average.update(model)  # now the full decay: one tenth of the way
+    assert average.network.weight.item() == pytest.approx(1.1, abs=1e-5)
+
+
+def test_adam_betas_reach_the_optimizer():
+    from mnist_course.recipe import Recipe
+    from mnist_course.train import make_optimizer
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = make_optimizer(model, Recipe(optimizer="adam", lr=0.01, beta1=0.7, beta2=0.9))
+    assert optimizer.param_groups[0]["betas"] == (0.7, 0.9)

@@ -175,6 +175,40 @@ model that solves the assignment.{% else %}{{ seeds.failing|length }} of {{ seed
 """,
 )
 
+# Decay of the weight average: each step moves it 0.1 % of the way to the current weights, so
+# it spans about the last 1,000 steps, two epochs of 469.
+AVERAGE_DECAY = 0.999
+
+AVERAGED = CourseModel(
+    id="s3_averaged",
+    step=3,
+    title="Averaged weights",
+    target=(
+        "Test an average of the recent weights instead of the last ones: after every step, "
+        f"move an exponential moving average {1 - AVERAGE_DECAY:.1%} of the way to the "
+        "current weights, then test (and store) the average, with batch norm's statistics "
+        "recomputed for it. Training itself is unchanged.",
+        "Expect the last five epochs to move less from one to the next, and a higher mean.",
+    ),
+    architecture=FINAL.architecture,
+    recipe=dataclasses.replace(FINAL.recipe, ema_decay=AVERAGE_DECAY),
+    previous="s3_final",
+    seeds=COURSE_SEEDS,
+    analysis="""
+Training is the same as the final model's, step for step; what is tested is the average of
+its recent weights. On the {{ compare.seeds|plural('seed') }} both models ran, the last five epochs average
+{{ compare_current.mean_last5|pct }} against {{ compare_previous.mean_last5|pct }} for the last weights:
+{{ compare.difference|pts }}, {{ compare|noise_words }}.
+{% if compare.higher %}That is the higher mean the Target expected.{% else %}The higher mean the Target expected is not borne out.{% endif %}
+Each seed's last five epochs spread over {{ compare_current.spread_last5_mean|points }} on average
+{%- if compare_current.spread_last5_mean|r2 < compare_previous.spread_last5_mean|r2 %}, against {{ compare_previous.spread_last5_mean|points }}: the steadier finish the Target expected.
+{%- elif compare_current.spread_last5_mean|r2 == compare_previous.spread_last5_mean|r2 %}, unchanged, so the steadier finish the Target expected is not borne out.
+{%- else %}, against {{ compare_previous.spread_last5_mean|points }}, so the steadier finish the Target expected is not borne out.{% endif %}
+The lowest single epoch over all {{ seeds.count|plural('seed') }} is {{ seeds.worst_last5|pct }}
+{%- if seeds.all_pass %}, and every seed meets every requirement.{% else %}; {{ seeds.failing|length }} of {{ seeds.count|plural('seed') }} miss a requirement ({{ seeds.failing|join(', ') }}).{% endif %}
+""",
+)
+
 LEAN = CourseModel(
     id="s3_lean",
     step=3,
@@ -348,4 +382,4 @@ Training accuracy ends at {{ seeds.final_train_mean|pct }} on average (the tiny 
 )
 
 
-MODELS = (AUGMENT, ONE_CYCLE, NO_DROPOUT, WEIGHT_DECAY_MODEL, FINAL, LEAN, SMALL, TINY, SEPARABLE)
+MODELS = (AUGMENT, ONE_CYCLE, NO_DROPOUT, WEIGHT_DECAY_MODEL, FINAL, AVERAGED, LEAN, SMALL, TINY, SEPARABLE)
