@@ -1,0 +1,88 @@
+"""Run a design sweep (see mnist_course/models/sweeps.py), seed by seed, breadth first.
+
+    python scripts/sweep.py under_4000 --threads 1      # every candidate, its next seed
+    python scripts/sweep.py mean_99_60 --only final_smoothing
+
+Each round trains the next seed of every candidate still in the race, so the first
+answers come for every candidate before any one of them uses the time of five seeds.
+A run whose layers, recipe and seed equal a stored course run's (the same cache key) is
+copied from it instead of trained again. Runs go to <results>/sweep/<candidate>/seed-N/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+
+from mnist_course.errors import CourseError, UsageError
+from mnist_course.models import COURSE
+from mnist_course.models.sweeps import SWEEPS
+from mnist_course.recipe import cache_key
+from mnist_course.results import metrics_path, resolve_results_dir, weights_path
+from mnist_course.sweep import last5, load_candidate_runs, next_seed, sweep_results_dir
+
+
+def matching_course_run(results_dir, model, seed):
+    """A stored course run with the candidate's cache key, or None."""
+    key = cache_key(model.architecture_json(), model.recipe, seed, None)
+    for course_model in COURSE:
+        path = metrics_path(results_dir, course_model.id, seed)
+        if path.exists() and cache_key(course_model.architecture_json(), course_model.recipe,
+                                       seed, None) == key:
+            return course_model
+    return None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep", choices=sorted(SWEEPS))
+    parser.add_argument("--only", nargs="+", default=None, metavar="CANDIDATE")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--results-dir", default=None)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from mnist_course.data import load_mnist
+    from mnist_course.train import run_course_model
+
+    torch.set_num_threads(args.threads)
+    sweep = SWEEPS[args.sweep]
+    chosen = [sweep.get(c) for c in args.only] if args.only else list(sweep.candidates)
+    results_dir = resolve_results_dir(args.results_dir)
+    data = None
+    while True:
+        trained = False
+        for cand in chosen:
+            seed = next_seed(sweep, load_candidate_runs(results_dir, sweep, cand))
+            if seed is None:
+                continue
+            source = matching_course_run(results_dir, cand.model, seed)
+            target = sweep_results_dir(results_dir)
+            if source is not None:
+                metrics_path(target, cand.id, seed).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(weights_path(results_dir, source.id, seed),
+                                weights_path(target, cand.id, seed))
+                shutil.copyfile(metrics_path(results_dir, source.id, seed),
+                                metrics_path(target, cand.id, seed))
+                print(f"{cand.id} seed {seed}: the course run of {source.id} (same cache key)")
+            else:
+                data = data or load_mnist(args.data_dir, device="cpu")
+                run_course_model(cand.model, data, target, seed=seed, progress=False)
+            record = load_candidate_runs(results_dir, sweep, cand)
+            run = next(r for r in record if r["seed"] == seed)
+            print(f"{sweep.id} {cand.id} seed {seed}: lowest {min(last5(run)):.2f} %, "
+                  f"mean {sum(last5(run)) / 5:.3f} %", flush=True)
+            trained = True
+        if not trained:
+            return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (UsageError, CourseError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
