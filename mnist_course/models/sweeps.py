@@ -9,13 +9,20 @@ so a reader sees the search and not only its winner. Train with
 
 from __future__ import annotations
 
+import dataclasses
+
+from ..recipe import Augmentation
 from ..sweep import Sweep, candidate
-from .step3_augmentation import AVERAGE_DECAY, FINAL, ROTATION, SEPARABLE
+from .step3_augmentation import AVERAGE_DECAY, AVERAGED, FINAL, ROTATION, SEPARABLE, TINY
 
 # Label smoothing: the share of the target moved evenly onto the other nine digits.
 SMOOTHING = 0.1
 # Translation beside rotation: a shift of up to this fraction of the image per axis.
 SHIFT = 0.1
+# Scale beside rotation: a zoom by a factor of up to 1 ± this.
+ZOOM = 0.1
+# A higher one-cycle peak than the course's 0.1: larger steps while the network is far off.
+PEAK_LR = 0.2
 
 UNDER_4000 = Sweep(
     id="under_4000",
@@ -32,10 +39,15 @@ UNDER_4000 = Sweep(
                   label_smoothing=SMOOTHING),
         candidate(SEPARABLE, "sep_batch64", "batch 64 instead of 128 (twice the steps)",
                   batch_size=64),
-        candidate(SEPARABLE, "sep_shift",
-                  f"translation ±{SHIFT:.0%} beside the rotation",
-                  augmentation=SEPARABLE.recipe.augmentation.__class__(
-                      rotation=ROTATION, translate=SHIFT)),
+        candidate(SEPARABLE, "sep_shift", f"translation ±{SHIFT:.0%} beside the rotation",
+                  augmentation=Augmentation(rotation=ROTATION, translate=SHIFT)),
+        candidate(SEPARABLE, "sep_zoom", f"scale ±{ZOOM:.0%} beside the rotation",
+                  augmentation=Augmentation(rotation=ROTATION, scale=ZOOM)),
+        candidate(SEPARABLE, "sep_peak", f"a one-cycle peak of {PEAK_LR:g} instead of "
+                  f"{SEPARABLE.recipe.lr:g}", lr=PEAK_LR),
+        candidate(TINY, "tiny_5x5", "a 5x5 first convolution instead of 3x3",
+                  architecture=(dataclasses.replace(TINY.architecture[0], kernel=5),
+                                *TINY.architecture[1:])),
     ),
 )
 
@@ -49,8 +61,12 @@ MEAN_99_60 = Sweep(
     candidates=(
         candidate(FINAL, "final_averaged", f"weights averaged (decay {AVERAGE_DECAY:g})",
                   ema_decay=AVERAGE_DECAY),
-        candidate(FINAL, "final_smoothing", f"label smoothing {SMOOTHING:g}",
-                  label_smoothing=SMOOTHING),
+        candidate(AVERAGED, "averaged_shift", f"translation ±{SHIFT:.0%} beside the rotation",
+                  based_on="final_averaged",
+                  augmentation=Augmentation(rotation=ROTATION, translate=SHIFT)),
+        candidate(AVERAGED, "averaged_zoom", f"scale ±{ZOOM:.0%} beside the rotation",
+                  based_on="final_averaged",
+                  augmentation=Augmentation(rotation=ROTATION, scale=ZOOM)),
     ),
 )
 
