@@ -26,13 +26,12 @@ import importlib
 
 __version__ = "0.1.0"
 
-from .course import Course, CourseModel, load_course  # noqa: E402
-
 # ``mc.build`` is the function of build_api, while ``mnist_course.build`` is also a
 # submodule: importing a submodule the first time rebinds the package attribute of its
-# name, so the submodule is imported here, before the function takes the name.
+# name, so the submodule is imported first (isort order), before the function takes it.
 from . import build as _build_module  # noqa: E402, F401
 from .build_api import BuildSummary, build  # noqa: E402
+from .course import Course, CourseModel, load_course  # noqa: E402
 from .errors import CourseError, DataError, ResultsError, UsageError  # noqa: E402
 from .recipe import Augmentation, Recipe  # noqa: E402
 from .summary import check_requirements, summarize, summarize_seeds  # noqa: E402

@@ -189,7 +189,11 @@ def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespa
     the build's wall time goes into ``course_build.json`` for the Reproduce page."""
     if not pending:
         return
-    from tqdm.auto import tqdm
+    import warnings
+
+    with warnings.catch_warnings():  # a notebook without ipywidgets gets the text bar
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
 
     from .data import load_mnist
 
@@ -197,7 +201,9 @@ def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespa
     jobs = 1 if target.in_process else min(args.jobs or default_jobs(args.device),
                                            len(pending))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    print(f"training {len(pending)} run(s), {jobs} at a time, {threads} thread(s) each",
+    print(f"training {len(pending)} run(s) in this process, one at a time (the course's "
+          "classes are in memory, so no other process can import them)" if target.in_process
+          else f"training {len(pending)} run(s), {jobs} at a time, {threads} thread(s) each",
           flush=True)
     started_at, wall_start = datetime.now(timezone.utc), time.perf_counter()
     build = {"started_at": started_at.isoformat(timespec="seconds"), "wall_seconds": 0.0,

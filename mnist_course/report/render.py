@@ -7,6 +7,7 @@ writing them (only when they differ) is :mod:`mnist_course.report.site`'s job.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import meta
 from markupsafe import Markup
 
 from ..course import Course, CourseModel
@@ -69,8 +71,19 @@ def relative(from_page: str, target: str) -> str:
 # ----------------------------------------------------------------------------------------
 # The Analysis: each model's own Jinja template over its measured summaries
 
+def _strict(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that fails on an undefined value (a misspelt field: ``m.mean_lst5|pct``)
+    instead of printing the dash it prints for a missing number."""
+    @functools.wraps(function)
+    def strict(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, jinja2.Undefined):
+            value._fail_with_undefined_error()
+        return function(value, *args, **kwargs)
+    return strict
+
+
 _ANALYSIS_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-_ANALYSIS_ENV.filters.update(FILTERS)
+_ANALYSIS_ENV.filters.update({name: _strict(f) for name, f in FILTERS.items()})
 
 
 def tidy_prose(text: str) -> str:
@@ -95,17 +108,17 @@ def comparison_context(results: ModelResults, previous: ModelResults | None
             "compare_previous": before}
 
 
-def render_analysis(results: ModelResults, previous: ModelResults | None,
-                    final: ModelResults | None = None) -> tuple[str, str]:
-    """(analysis markdown, "") or ("", why it cannot be written yet)."""
+# The Analysis variables that need the previous model's runs.
+PREVIOUS_VARIABLES = frozenset({"prev", "prev_seeds", "compare", "compare_current",
+                                "compare_previous"})
+
+
+def _analysis_text(results: ModelResults, previous: ModelResults | None,
+                   final: ModelResults | None) -> str:
+    """The Analysis rendered over these runs; an error in it is one line naming the model."""
     model = results.model
-    if not results.trained:
-        return "", "The analysis is written from the measured run, once there is one."
-    if model.previous and (previous is None or not previous.trained):
-        return "", (f"The analysis compares this model with {model.previous}, which is not "
-                    "trained yet.")
     try:
-        text = _ANALYSIS_ENV.from_string(model.analysis).render(
+        return _ANALYSIS_ENV.from_string(model.analysis).render(
             m=results.summary, prev=previous.summary if previous else None, budget=BUDGET,
             seeds=results.seeds_summary,
             prev_seeds=previous.seeds_summary if previous else None,
@@ -119,7 +132,31 @@ def render_analysis(results: ModelResults, previous: ModelResults | None,
     except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         raise UsageError(f"course model {model.id}: analysis template: "
                          f"{type(exc).__name__}: {exc}") from exc
-    return untrusted_prose(tidy_prose(text)), ""
+
+
+def render_analysis(results: ModelResults, previous: ModelResults | None,
+                    final: ModelResults | None = None) -> tuple[str, str]:
+    """(analysis markdown, "") or ("", why it cannot be written yet). It waits only for
+    runs its template uses: the previous model's (``prev``, ``compare``, ...) or the final
+    model's (``final_seeds``). While it waits, it is rendered once with this model's own
+    runs standing in for the missing ones, so that a misspelt field is an error now."""
+    model = results.model
+    if not results.trained:
+        return "", "The analysis is written from the measured run, once there is one."
+    names = meta.find_undeclared_variables(_ANALYSIS_ENV.parse(model.analysis))
+    previous = previous if previous is not None and previous.trained else None
+    waiting = ""
+    if model.previous and previous is None and names & PREVIOUS_VARIABLES:
+        waiting = (f"The analysis compares this model with {model.previous}, which is not "
+                   "trained yet.")
+    elif "final_seeds" in names and (final is None or not final.trained):
+        waiting = (f"The analysis uses the runs of the final model, "
+                   f"{final.model.id if final else 'the last one'}, which is not trained yet.")
+    if waiting:
+        _analysis_text(results, previous or results, final if final and final.trained
+                       else results)
+        return "", waiting
+    return untrusted_prose(tidy_prose(_analysis_text(results, previous, final))), ""
 
 
 def untrusted_prose(text: str) -> str:
