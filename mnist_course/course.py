@@ -449,6 +449,12 @@ def resolve_object(target: str) -> tuple[Any, str]:
         raise UsageError(f"expected FILE.py:NAME (a file and a class or function in it), "
                          f"got {target!r}")
     module = import_file(file)
+    course = getattr(module, "COURSE", None)
+    if not hasattr(module, name) and isinstance(course, Course) and name in course.ids():
+        model = course.get(name)
+        built = callable_name(model.build) if model.build is not None else None
+        raise UsageError(f"{name!r} is a model id; give the class or function it is built "
+                         f"from" + (f": {file}:{built}" if built else " (a name in the file)"))
     if not hasattr(module, name):
         found = sorted(n for n, v in vars(module).items()
                        if not n.startswith("_") and (inspect.isclass(v) or inspect.isfunction(v))

@@ -197,6 +197,13 @@ def test_check_usage_errors_are_one_line_exit_2(checks_file, tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+def test_check_given_a_model_id_names_the_class_to_give():
+    result = run_cli("check", f"{EXAMPLE}:padded")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"mnist-course: error: 'padded' is a model id; give the "
+                                     f"class or function it is built from: {EXAMPLE}:Padded")
+
+
 def test_list_takes_a_course_file():
     result = run_cli("list", "--course", str(EXAMPLE))
     assert result.returncode == 0
