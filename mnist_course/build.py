@@ -218,12 +218,15 @@ def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespa
         from .train import pick_device
 
         data = data.to(pick_device(args.device))
+    ordered = longest_first(pending, target.results_dir)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(train_here, model, seed, target, data) if target.in_process
-                   else pool.submit(train_one, model, seed, args, target, threads)
-                   for model, seed in longest_first(pending, target.results_dir)]
-        for future in as_completed(futures):
-            label, error, record = future.result()
+        # In this process, runs train in this thread: an interrupt stops the one training.
+        finished = ((train_here(model, seed, target, data) for model, seed in ordered)
+                    if target.in_process else
+                    (future.result() for future in as_completed(
+                        [pool.submit(train_one, model, seed, args, target, threads)
+                         for model, seed in ordered])))
+        for label, error, record in finished:
             bar.update(1)
             if error:
                 tally.failed.append(label)

@@ -159,3 +159,33 @@ def test_bad_keyword_arguments_are_one_line(tmp_path):
                             ({"no_train": True, "retrain": True}, "contradict")]:
         with pytest.raises(UsageError, match=message):
             mc.build(course, tmp_path / "out", **kwargs)
+
+
+class FailsWhileTraining(nn.Module):
+    """Passes every check made in eval mode; its first training step raises."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 10, 28)
+
+    def forward(self, x):
+        if self.training:
+            raise RuntimeError("broken in training")
+        return self.conv(x).flatten(1)
+
+
+def test_a_run_that_fails_in_process_is_one_line_and_the_build_goes_on(tmp_path, mnist_dir,
+                                                                       capsys):
+    recipe = mc.Recipe(epochs=1)
+    course = mc.Course(title="Failing", models=[
+        mc.CourseModel("bad", step=1, title="Bad", target="x", recipe=recipe,
+                       analysis="{{ m.params|count }}", build=FailsWhileTraining)])
+    summary = mc.build(course, tmp_path / "out", epochs=1, train_subset=100,
+                       data_dir=mnist_dir, progress=False)
+    assert summary.failed == ("bad seed 0",) and not summary.ok and summary.trained == ()
+    assert "failed: bad seed 0" in str(summary)
+    assert summary.writeup.exists() and summary.mkdocs_yml.exists()
+    line = next(line for line in capsys.readouterr().out.splitlines() if "FAILED" in line)
+    assert line.endswith("test_notebook_build.py:"
+                         f"{FailsWhileTraining.forward.__code__.co_firstlineno + 2}: "
+                         "RuntimeError: broken in training"), line
