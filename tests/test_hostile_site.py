@@ -4,15 +4,12 @@ a search shows the titles; the titles still read as the student typed them."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
-from test_browser import CHROMIUM, built_pages
+from test_browser import CHROMIUM, built_pages, need_browser, served
 
 pytestmark = pytest.mark.browser
 
@@ -55,9 +52,7 @@ HANDLERS = ("Array.from(document.querySelectorAll('*')).flatMap(e => Array.from(
 
 @pytest.fixture(scope="module")
 def hostile_site(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (install Debian's chromium)")
-    pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    need_browser()
     root = tmp_path_factory.mktemp("hostile")
     (root / "course.py").write_text(COURSE_FILE)
     out = root / "report"
@@ -69,12 +64,8 @@ def hostile_site(tmp_path_factory):
                             str(out / "mkdocs.yml")], capture_output=True, text=True,
                            timeout=300)
     assert built.returncode == 0, built.stderr
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=out / "site")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/", "site": out / "site",
-           "out": out}
-    server.shutdown()
+    with served(out / "site") as url:
+        yield {"url": url, "site": out / "site", "out": out}
 
 
 def test_the_generated_files_hold_the_titles_escaped(hostile_site):
