@@ -87,6 +87,9 @@ class Target:
     course_file: str | None = None  # None: the built-in course
     preview: Preview | None = None
     project_dir: Path | None = None  # set: also write mkdocs.yml and WRITEUP.md there
+    # Train in the build's own process, one run at a time: the course exists only in
+    # memory (its classes in a notebook's cells), so a child process could not import it.
+    in_process: bool = False
 
 
 def plan_model(model: CourseModel, seeds: tuple[int, ...], args: argparse.Namespace,
@@ -146,6 +149,26 @@ def train_one(model: CourseModel, seed: int, args: argparse.Namespace, target: T
     return label, None, load_metrics(metrics_path(target.results_dir, model.id, seed))
 
 
+def train_here(model: CourseModel, seed: int, target: Target, data
+               ) -> tuple[str, str | None, dict | None]:
+    """Train one run in this process on ``data`` (MNIST, loaded once for the build);
+    returns (label, error line, record) like :func:`train_one`."""
+    from .course import where_in_student_code
+    from .train import run_course_model
+
+    label = f"{model.id} seed {seed}"
+    preview = target.preview or Preview(None, None)
+    try:
+        record = run_course_model(model, data.subset(preview.train_subset, seed=seed),
+                                  target.results_dir, seed=seed, epochs=preview.epochs,
+                                  progress=False)
+    except CourseError as exc:
+        return label, str(exc), None
+    except Exception as exc:  # noqa: BLE001 - the student's code: one line, not a traceback
+        return label, where_in_student_code(exc), None
+    return label, None, record
+
+
 def longest_first(pending: list[tuple[CourseModel, int]], results_dir: Path
                   ) -> list[tuple[CourseModel, int]]:
     """``pending`` ordered by the training time its last stored run took, longest first
@@ -166,14 +189,21 @@ def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespa
     the build's wall time goes into ``course_build.json`` for the Reproduce page."""
     if not pending:
         return
-    from tqdm.auto import tqdm
+    import warnings
+
+    with warnings.catch_warnings():  # a notebook without ipywidgets gets the text bar
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
 
     from .data import load_mnist
 
-    load_mnist(args.data_dir, download=True)  # fail once, clearly, before any child starts
-    jobs = min(args.jobs or default_jobs(args.device), len(pending))
+    data = load_mnist(args.data_dir, download=True)  # fails once, clearly, before any run
+    jobs = 1 if target.in_process else min(args.jobs or default_jobs(args.device),
+                                           len(pending))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    print(f"training {len(pending)} run(s), {jobs} at a time, {threads} thread(s) each",
+    print(f"training {len(pending)} run(s) in this process, one at a time (the course's "
+          "classes are in memory, so no other process can import them)" if target.in_process
+          else f"training {len(pending)} run(s), {jobs} at a time, {threads} thread(s) each",
           flush=True)
     started_at, wall_start = datetime.now(timezone.utc), time.perf_counter()
     build = {"started_at": started_at.isoformat(timespec="seconds"), "wall_seconds": 0.0,
@@ -181,13 +211,22 @@ def train_pending(pending: list[tuple[CourseModel, int]], args: argparse.Namespa
              "threads_per_job": threads, "cpu_count": os.cpu_count(), "device": args.device}
     if target.preview:
         build["preview"] = target.preview.describe()
+    progress = getattr(args, "progress", None)  # None: a bar on a terminal only
     bar = tqdm(total=len(pending), unit="run", desc="course runs", leave=False,
-               disable=not sys.stderr.isatty())
+               disable=not (sys.stderr.isatty() if progress is None else progress))
+    if target.in_process:
+        from .train import pick_device
+
+        data = data.to(pick_device(args.device))
+    ordered = longest_first(pending, target.results_dir)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(train_one, model, seed, args, target, threads)
-                   for model, seed in longest_first(pending, target.results_dir)]
-        for future in as_completed(futures):
-            label, error, record = future.result()
+        # In this process, runs train in this thread: an interrupt stops the one training.
+        finished = ((train_here(model, seed, target, data) for model, seed in ordered)
+                    if target.in_process else
+                    (future.result() for future in as_completed(
+                        [pool.submit(train_one, model, seed, args, target, threads)
+                         for model, seed in ordered])))
+        for label, error, record in finished:
             bar.update(1)
             if error:
                 tally.failed.append(label)
@@ -254,8 +293,10 @@ def refresh_concepts(course: Course, target: Target, data_dir: str | None,
                                               data_dir))
 
 
-def build_course(course: Course, target: Target, args: argparse.Namespace) -> int:
-    """Train, summarise and render ``course`` into ``target``; 0 when nothing failed."""
+def build_course(course: Course, target: Target, args: argparse.Namespace,
+                 tally: Tally | None = None) -> int:
+    """Train, summarise and render ``course`` into ``target``; 0 when nothing failed.
+    ``tally``, when given, is filled with what trained, was reused or failed."""
     started = time.perf_counter()
     if args.no_train and args.retrain:
         raise UsageError("--no-train and --retrain contradict each other; pick one")
@@ -264,15 +305,15 @@ def build_course(course: Course, target: Target, args: argparse.Namespace) -> in
     target.docs_dir.mkdir(parents=True, exist_ok=True)
     target.results_dir.mkdir(parents=True, exist_ok=True)
     with ResultsLock(target.results_dir):
-        return _build(course, target, args, selected, started)
+        return _build(course, target, args, selected, started,
+                      Tally() if tally is None else tally)
 
 
 def _build(course: Course, target: Target, args: argparse.Namespace,
-           selected: list[CourseModel], started: float) -> int:
+           selected: list[CourseModel], started: float, tally: Tally) -> int:
     from .report.project import write_project
     from .report.site import WriteLog, load_site, write_pages
 
-    tally = Tally()
     if target.preview:
         print(f"quick preview: {target.preview.describe()} per run, kept in "
               f"{target.results_dir}", flush=True)
@@ -308,18 +349,19 @@ def _build(course: Course, target: Target, args: argparse.Namespace,
     return 1 if tally.failed else 0
 
 
-def project_target(out_dir: str | Path, course_file: str | None, preview: Preview | None
-                   ) -> Target:
+def project_target(out_dir: str | Path, course_file: str | None, preview: Preview | None,
+                   in_process: bool = False) -> Target:
     """Where ``mnist-course build --out DIR`` puts things: DIR/results (or
-    DIR/results-preview for a quick preview), DIR/docs, and the project files in DIR."""
+    DIR/results-preview for a quick preview), DIR/docs, and the project files in DIR.
+    ``in_process``: the course is an object in memory, trained in this process."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder (it is created if missing)")
     results = out / (PREVIEW_RESULTS if preview else "results")
     return Target(results_dir=results, docs_dir=out / "docs",
                   course_file=str(Path(course_file).resolve()) if course_file else None,
-                  preview=preview, project_dir=out)
+                  preview=preview, project_dir=out, in_process=in_process)
 
 
-__all__ = ["PREVIEW_RESULTS", "Target", "add_build_options", "build_course",
+__all__ = ["PREVIEW_RESULTS", "Tally", "Target", "add_build_options", "build_course",
            "longest_first", "plan_model", "project_target", "seed_list", "train_command"]

@@ -32,6 +32,7 @@ import functools
 import hashlib
 import importlib.util
 import inspect
+import linecache
 import re
 import sys
 import textwrap
@@ -248,9 +249,12 @@ def callable_name(obj: Any) -> str:
 
 def _is_students_own(module: types.ModuleType | None) -> bool:
     """Code the student wrote: a module with a file outside Python, installed packages
-    and mnist_course itself (torch's and the library's code are versioned separately)."""
+    and mnist_course itself (torch's and the library's code are versioned separately),
+    or ``__main__`` (a notebook's or an interactive session's cells)."""
     if module is None:
         return False
+    if module.__name__ == "__main__":
+        return True
     name = module.__name__.split(".")[0]
     if name in sys.stdlib_module_names or name in ("torch", "torchvision", "mnist_course"):
         return False
@@ -258,11 +262,60 @@ def _is_students_own(module: types.ModuleType | None) -> bool:
     return bool(origin) and "site-packages" not in Path(origin).parts
 
 
-def _source_of(obj: Any) -> str:
+def _defining_class(lines: list[str], name: str, line: int | None) -> str | None:
+    """The ``class name`` statement (decorators included) in ``lines``: the one around
+    ``line`` when given, else the last one."""
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:
+        return None
+    found = [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+             and node.name == name and (line is None or node.lineno <= line <= node.end_lineno)]
+    if not found:
+        return None
+    node = max(found, key=lambda n: n.lineno) if line is None else \
+        min(found, key=lambda n: n.end_lineno - n.lineno)  # the innermost around ``line``
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    return "".join(lines[start - 1:node.end_lineno])
+
+
+def cell_class_source(cls: type) -> str | None:
+    """The source of a class defined in a notebook cell or typed into IPython, which
+    :func:`inspect.getsource` cannot find (its module, ``__main__``, has no file). IPython
+    keeps every cell's text in :mod:`linecache` under the cell's file name: the cell is
+    the one its methods' code was compiled from, or for a class with no methods of its
+    own the latest cell that defines a class of its name."""
+    for value in vars(cls).values():
+        function = getattr(value, "__func__", getattr(value, "fget", value))
+        code = getattr(inspect.unwrap(function), "__code__", None) \
+            if callable(function) else None
+        if code is None:
+            continue
+        lines = linecache.getlines(code.co_filename)
+        source = _defining_class(lines, cls.__name__, code.co_firstlineno) if lines else None
+        if source:
+            return source
+    for filename in reversed(list(linecache.cache)):
+        if filename.startswith("<ipython-input-") or "ipykernel_" in filename:
+            source = _defining_class(linecache.getlines(filename), cls.__name__, None)
+            if source:
+                return source
+    return None
+
+
+def readable_source(obj: Any) -> str | None:
+    """The source text of a function or class (from its file, or its notebook cell), or
+    None when it truly cannot be read."""
     try:
         return textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError):
-        return repr(obj)
+        source = cell_class_source(obj) if inspect.isclass(obj) else None
+        return textwrap.dedent(source) if source else None
+
+
+def _source_of(obj: Any) -> str:
+    source = readable_source(obj)
+    return repr(obj) if source is None else source
 
 
 def build_source(factory: Any) -> str:
@@ -277,12 +330,10 @@ def build_source(factory: Any) -> str:
         parts["partial arguments"] = repr((factory.args, sorted(factory.keywords.items())))
         factory = factory.func
     queue.append(factory)
-    try:
-        inspect.getsource(factory)
-    except (OSError, TypeError) as exc:
-        raise UsageError(f"cannot read the source of {callable_name(factory)} (defined in a "
-                         "notebook or typed interactively?): define it in a .py file, so that "
-                         "its runs are retrained exactly when its code changes") from exc
+    if readable_source(factory) is None:
+        raise UsageError(f"cannot read the source of {callable_name(factory)} (made by exec "
+                         "or type()?), and its runs are keyed on its code: define it in a .py "
+                         "file or a notebook cell")
     seen: set[int] = set()
     while queue:
         obj = queue.pop()
@@ -398,6 +449,12 @@ def resolve_object(target: str) -> tuple[Any, str]:
         raise UsageError(f"expected FILE.py:NAME (a file and a class or function in it), "
                          f"got {target!r}")
     module = import_file(file)
+    course = getattr(module, "COURSE", None)
+    if not hasattr(module, name) and isinstance(course, Course) and name in course.ids():
+        model = course.get(name)
+        built = callable_name(model.build) if model.build is not None else None
+        raise UsageError(f"{name!r} is a model id; give the class or function it is built "
+                         f"from" + (f": {file}:{built}" if built else " (a name in the file)"))
     if not hasattr(module, name):
         found = sorted(n for n, v in vars(module).items()
                        if not n.startswith("_") and (inspect.isclass(v) or inspect.isfunction(v))
@@ -431,7 +488,14 @@ def check_analysis_template(model: CourseModel) -> None:
 
 
 def check_course(course: Course, models: Sequence[CourseModel] | None = None) -> None:
-    """Everything that can be checked before training: the analysis templates."""
+    """Everything that can be checked before training: that every ``build=`` callable's
+    source can be read (its runs are keyed on it), then the analysis templates."""
+    for model in models or course.models:
+        if model.build is not None:
+            try:
+                build_source(model.build)
+            except UsageError as exc:
+                raise UsageError(f"course model {model.id}: {exc}") from None
     for model in models or course.models:
         check_analysis_template(model)
 

@@ -3,10 +3,12 @@ formulas render, and no page asks any host but the site's own or logs a console 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,22 +22,35 @@ CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def served_site(tmp_path_factory):
+def need_browser() -> None:
+    """Skip unless Debian's Chromium and Playwright's Python package are installed."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (install Debian's chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+
+
+@contextlib.contextmanager
+def served(directory: Path) -> Iterator[str]:
+    """``directory`` over HTTP on a free port of 127.0.0.1; yields its URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a free port
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def served_site(tmp_path_factory):
+    need_browser()
     root = tmp_path_factory.mktemp("browser")
     write_fixture_results(root / "results")
     docs = copy_docs(root / "docs")
     assert render(root / "results", docs) == 0
     assert mkdocs_build(root, docs).returncode == 0
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root / "site")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a free port
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/", "site": root / "site"}
-    server.shutdown()
+    with served(root / "site") as url:
+        yield {"url": url, "site": root / "site"}
     shutil.rmtree(root / "site", ignore_errors=True)
 
 
