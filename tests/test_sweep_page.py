@@ -28,12 +28,12 @@ def _store(results, candidate: str, seed: int, tests: list[float]) -> dict:
 
 def _cell(tests: list[float]) -> str:
     last = tests[-5:]
-    return f"{pct(min(last))} / {pct(sum(last) / 5)}"
+    return f"{pct(min(last))}<br>{pct(sum(last) / 5)}<br>"
 
 
 def _row(text: str, candidate: str) -> list[str]:
     line = next(line for line in text.splitlines()
-                if line.startswith(f"| {candidate.replace('_', '&#95;')} |"))
+                if line.startswith(f"| **{candidate.replace('_', '&#95;')}**: "))
     return [cell.strip() for cell in line.strip("|").split("|")]
 
 
@@ -44,24 +44,24 @@ def test_every_candidate_shows_each_seed_in_the_sweeps_order(tmp_path):
     _store(results, "sep_smoothing", 1, PASSING)
     site = load_site(COURSE, results, tmp_path / "docs", figures=False)
     text = render_pages(site)["step-3/sweep.md"]
-    assert "| Candidate | Change | Base | Parameters | Seed 1 | Seed 0 | Seed 3 |" in text
+    assert "| Candidate: its change, its base, parameters | Seed 1 | Seed 0 | Seed 3 |" in text
 
     stopped = _row(text, "sep_averaged")
-    assert stopped[1] == "weights averaged (decay 0.999)"
-    assert stopped[3] == "3,930"
-    assert stopped[4].startswith(_cell(PASSING)) and "mc-pass" in stopped[4]
-    assert stopped[5].startswith(_cell(FAILING)) and "mc-fail" in stopped[5]
-    assert stopped[6:9] == ["stopped before it"] * 3
-    assert stopped[9:] == ["1/2", pct((sum(PASSING[-5:]) + sum(FAILING[-5:])) / 10),
-                           "stopped at seed 0"]
+    assert stopped[0].startswith("**sep&#95;averaged**: weights averaged (decay 0.999)<br>")
+    assert stopped[0].endswith("(s3_separable.md), 3,930 parameters")
+    assert stopped[1].startswith(_cell(PASSING)) and "mc-pass" in stopped[1]
+    assert stopped[2].startswith(_cell(FAILING)) and "mc-fail" in stopped[2]
+    assert stopped[3:6] == ["stopped before it"] * 3
+    assert stopped[6:] == [pct((sum(PASSING[-5:]) + sum(FAILING[-5:])) / 10),
+                           "stopped at seed 0; 1 of 2 seeds passing"]
 
     running = _row(text, "sep_smoothing")
-    assert running[5:9] == ["not run yet"] * 4
-    assert running[-1] == "running: 1 of 5 seeds done"
+    assert running[2:6] == ["not run"] * 4
+    assert running[-1] == "running: 1 of 5 seeds done; 1 of 1 seed passing"
 
     for candidate in UNDER_4000.candidates[2:]:  # not run at all: still listed
         row = _row(text, candidate.id)
-        assert row[4:9] == ["not run yet"] * 5 and row[-1] == "not run yet"
+        assert row[1:6] == ["not run"] * 5 and row[-1] == "not run yet"
     for sweep in COURSE.sweeps:
         assert f"## {sweep.title}" in text
 

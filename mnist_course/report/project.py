@@ -79,6 +79,7 @@ def mkdocs_config(course: Course) -> str:
         "  - toc:",
         "      permalink: true",
         "  - mnist_course.report.mathml",
+        "  - mnist_course.report.reading",
         "nav:",
     ]
     for title, entry in nav_entries(course):

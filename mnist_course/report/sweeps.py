@@ -24,7 +24,7 @@ def sweep_page(course: Course) -> str:
 class SeedCell:
     seed: int
     run: dict | None  # sweep_table's {"lowest", "mean", "passes"}; None when not run
-    why_not: str = ""  # for a seed without a run: "not run yet", "stopped before it"
+    why_not: str = ""  # for a seed without a run: "not run", "stopped before it"
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def sweep_view(results_dir: Path, sweep: Sweep, course: Course | None = None,
         by_seed = {s["seed"]: s for s in row["seeds"]}
         stopped = row["state"] == "stopped"
         cells = [SeedCell(seed, by_seed.get(seed), "" if seed in by_seed else
-                          "stopped before it" if stopped else "not run yet")
+                          "stopped before it" if stopped else "not run")
                  for seed in sweep.seed_order]
         params = row["params"]
         if params is None and cand.base in known and cand.base in base_params and (
