@@ -11,6 +11,7 @@ from conftest import fake_record
 from mnist_course.models import COURSE
 from mnist_course.models.sweeps import UNDER_4000
 from mnist_course.report.format import pct
+from mnist_course.report.project import nav_entries
 from mnist_course.report.render import render_pages
 from mnist_course.report.site import load_site
 from mnist_course.results import metrics_path, write_json
@@ -72,6 +73,10 @@ def test_a_course_without_sweeps_has_no_sweep_page(tmp_path):
     pages = render_pages(site)
     assert not [page for page in pages if page.endswith("sweep.md")]
     assert "sweep.md" not in pages["step-3/index.md"]
+    assert "sweep.md" not in str(nav_entries(course))
     with_sweeps = render_pages(load_site(COURSE, tmp_path / "results", tmp_path / "docs",
                                          figures=False))
     assert "[design sweeps](sweep.md)" in with_sweeps["step-3/index.md"]
+    # A project's generated nav lists the page, after the step's models.
+    step3 = dict(nav_entries(COURSE))[f"Step 3: {COURSE.steps[3]}"]
+    assert step3[-1] == ("Design sweeps", "step-3/sweep.md")
