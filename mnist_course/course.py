@@ -176,12 +176,16 @@ class Course:
     concepts: bool = False
     # How a reader rebuilds this course (shown on the pages); set by whoever loads it.
     build_command: str = "mnist-course build"
+    # Design sweeps (mnist_course.sweep.Sweep) whose candidates the site shows on a page of
+    # their own; their runs are under <results>/sweep/. A student's course has none.
+    sweeps: tuple = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
         steps = dict(DEFAULT_STEPS if self.steps is None else self.steps)
         object.__setattr__(self, "steps", dict(sorted(steps.items())))
         object.__setattr__(self, "step_notes", dict(self.step_notes))
+        object.__setattr__(self, "sweeps", tuple(self.sweeps))
         if self.final is None and self.models:
             object.__setattr__(self, "final", self.models[-1].id)
         problem = self._problem()

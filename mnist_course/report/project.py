@@ -19,6 +19,7 @@ from ..course import Course
 from .concepts import CONCEPTS, CONCEPTS_INDEX, concept_page
 from .render import Site, model_page, render_writeup, step_page
 from .site import WriteLog, write_if_changed
+from .sweeps import sweep_page
 
 WRITEUP = "WRITEUP.md"
 WRITEUP_FILES = "WRITEUP_files"  # the write-up's figures, beside it
@@ -52,8 +53,10 @@ def nav_entries(course: Course) -> list[tuple[str, object]]:
         models = course.step_models(step)
         if not models:
             continue
+        sweeps = [("Design sweeps", sweep_page(course))] if course.sweeps and (
+            sweep_page(course) == step_page(step).replace("index.md", "sweep.md")) else []
         nav.append((f"Step {step}: {name}", [(f"Step {step} overview", step_page(step))]
-                    + [(m.title, model_page(m)) for m in models]))
+                    + [(m.title, model_page(m)) for m in models] + sweeps))
     if course.concepts:
         nav.append(("Concepts", [("Concepts overview", CONCEPTS_INDEX)]
                     + [(c.title, concept_page(c)) for c in CONCEPTS]))
@@ -95,6 +98,7 @@ def mkdocs_config(course: Course) -> str:
         "  - toc:",
         "      permalink: true",
         "  - mnist_course.report.mathml",
+        "  - mnist_course.report.reading",
         "nav:",
     ]
     for title, entry in nav_entries(course):

@@ -45,6 +45,8 @@ from .concepts import (
 )
 from .course import ModelResults, Preview
 from .format import FILTERS
+from .provenance import origins
+from .sweeps import SweepView, sweep_page
 
 # The first words of every generated page (the built-in course's and a student's), by
 # which a rebuild knows which pages it may remove.
@@ -180,6 +182,7 @@ class Site:
     results_label: str  # how the results folder is named in the pages' headers
     builds: list[dict] = field(default_factory=list)  # course_build.json: builds that trained
     concept_data: ConceptData = field(default_factory=ConceptData)  # measured for Concepts
+    sweeps: list[SweepView] = field(default_factory=list)  # the course's design sweeps
     preview: Preview | None = None  # quick-preview runs (fewer epochs, a subset)
 
     def by_id(self, model_id: str | None) -> ModelResults | None:
@@ -297,7 +300,7 @@ def _globals(site: Site) -> dict[str, Any]:
         "results_label": site.results_label, "build_command": definition.build_command,
         "preview": site.preview, "concepts_on": definition.concepts,
         "run_passes": run_passes, "flavor": "mkdocs", "anchor": anchor,
-        "longest_backticks": longest_backticks, **CONCEPT_GLOBALS,
+        "longest_backticks": longest_backticks, "sweep_page": sweep_page, **CONCEPT_GLOBALS,
     }
 
 
@@ -369,9 +372,15 @@ def render_pages(site: Site) -> dict[str, str]:
     pages["reproduce.md"] = _render(env, site, "reproduce.md.j2", "reproduce.md",
                                     "*/seed-*/metrics.json (provenance)",
                                     runs=[r for m in site.course for r in m.records],
+                                    origins=origins([r for m in site.course for r in m.records],
+                                                    site.builds),
                                     total_seconds=sum(
                                         r["provenance"].get("training_seconds") or 0
                                         for m in site.course for r in m.records))
+    if site.sweeps:
+        page = sweep_page(site.definition)
+        pages[page] = _render(env, site, "sweep.md.j2", page, "sweep/*/seed-*/metrics.json",
+                              sweeps=site.sweeps)
     if not site.definition.concepts:
         return pages
     pages[CONCEPTS_INDEX] = _render(env, site, "concepts/index.md.j2", CONCEPTS_INDEX,

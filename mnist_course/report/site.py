@@ -18,6 +18,7 @@ from ..results import atomic_write_bytes, dump_json, read_builds
 from .concepts import load_concept_data
 from .course import ModelResults, Preview, load_results
 from .render import GENERATED_MARK, Site, docs_path, render_pages
+from .sweeps import sweep_views
 
 FIGURES_DIR = "figures"
 MANIFEST = "inputs.json"
@@ -151,6 +152,8 @@ def load_site(definition: Course, results_dir: Path, docs_dir: Path,
                 builds=read_builds(Path(results_dir)),
                 concept_data=load_concept_data(definition, Path(results_dir),
                                                Path(docs_dir)),
+                sweeps=sweep_views(definition, Path(results_dir),
+                                   {r.model.id: r.summary.params for r in course if r.trained}),
                 preview=preview)
 
 
