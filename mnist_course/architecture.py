@@ -17,29 +17,24 @@ from torch import nn
 from . import results as store
 from .errors import ResultsError
 from .layers import layer_summary
-from .receptive_field import HEIGHT_AXIS_NOTE, receptive_field
+from .receptive_field import trace_receptive_field
 
 # Bump when the content of architecture.json changes shape, so older files count as stale.
 ARCHITECTURE_FORMAT = 1
-
-RECEPTIVE_FIELD_NOTE = (
-    HEIGHT_AXIS_NOTE + " The rows follow the forward pass along the network's main path; "
-    "the course models are a single path with no branches, so that path is the whole network."
-)
 
 
 def architecture_record(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 28)
                         ) -> dict[str, Any]:
     """The receptive-field table, layer rows and totals of ``model``, ready for JSON."""
-    field = receptive_field(model, input_size)
+    field = trace_receptive_field(model, input_size)
     layers = layer_summary(model, input_size)
     return {
-        "receptive_field": field,
-        "receptive_field_note": RECEPTIVE_FIELD_NOTE,
+        "receptive_field": field.rows,
+        "receptive_field_note": field.note(),
         "layers": layers["rows"],
         "total_params": layers["total_params"],
         "has_linear": any(isinstance(m, nn.Linear) for m in model.modules()),
-        "final_rf": field[-1]["rf_out"] if field else 1,
+        "final_rf": field.final_rf,  # None: something on the way could not be followed
     }
 
 
@@ -75,6 +70,6 @@ def architecture_is_current(course_model, results_dir: Path) -> bool:
             and record.get("format") == ARCHITECTURE_FORMAT)
 
 
-__all__ = ["ARCHITECTURE_FORMAT", "RECEPTIVE_FIELD_NOTE", "architecture_is_current",
+__all__ = ["ARCHITECTURE_FORMAT", "architecture_is_current",
            "architecture_key", "architecture_path", "architecture_record",
            "write_architecture"]

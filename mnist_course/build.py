@@ -323,6 +323,9 @@ def _build(course: Course, target: Target, args: argparse.Namespace,
         pending += [(model, seed) for seed in seeds]
         if line:
             print(line, flush=True)
+    if pending:  # imports torch, so only when something trains: every model, one line
+        from .static_checks import check_before_training
+        check_before_training(list(course), target.course_file)
     train_pending(pending, args, target, tally)
     architectures = write_architectures(course, target.results_dir)
     skip = ("--no-train" if args.no_train else

@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import results as store
+from .course import where_in_student_code
 from .data import MNISTData, normalize, random_affine, shuffled_batches
-from .errors import DivergedError, ResultsError, UsageError
+from .errors import CourseError, DivergedError, ResultsError, UsageError
 from .recipe import Recipe, cache_key
 
 # Images per forward pass at test time. On one CPU thread 500 is twice as fast as 2,000
@@ -444,8 +445,9 @@ def run_course_model(
     """Train one course model for one seed and store ``metrics.json`` and ``weights.pt``.
 
     ``epochs`` (a quick check) and a subset in ``data`` mark the record ``quick_check``;
-    such a run never overwrites a full course result. A diverged run is stored with
-    ``status: failed`` and its message, then :class:`DivergedError` is raised.
+    such a run never overwrites a full course result. A run that fails (diverged, or an
+    error in the model's code) is stored with ``status: failed`` and its one-line reason,
+    so its page says why, then the error is raised.
     """
     recipe = course_model.recipe
     if epochs is not None:
@@ -495,12 +497,16 @@ def run_course_model(
         records, lr_trace = fit(model, recipe, data, seed=seed, progress=progress,
                                 checkpoint=checkpoint, on_epoch=on_epoch,
                                 description=f"{course_model.id} seed {seed}")
-    except DivergedError as exc:
-        record.update(status="failed", failure=str(exc), epochs=[], lr_trace=[])
+    except Exception as exc:  # stored as failed, so the page says why; then raised
+        diverged = isinstance(exc, DivergedError)
+        record.update(status="failed", epochs=[], lr_trace=[],
+                      failure=str(exc) if isinstance(exc, CourseError)
+                      else where_in_student_code(exc))
         _finish_provenance(record, started_at, wall_start, [])
         store.write_json(path, record)
-        checkpoint.unlink(missing_ok=True)
-        checkpoint.with_suffix(".key").unlink(missing_ok=True)
+        if diverged:  # nothing to resume; another error keeps its finished epochs
+            checkpoint.unlink(missing_ok=True)
+            checkpoint.with_suffix(".key").unlink(missing_ok=True)
         raise
     record["epochs"] = records
     record["lr_trace"] = lr_trace

@@ -101,6 +101,12 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def linear_layers(model: nn.Module) -> list[str]:
+    """Dotted names of the fully connected layers (the assignment forbids them)."""
+    return [name or type(m).__name__ for name, m in model.named_modules()
+            if isinstance(m, nn.Linear)]
+
+
 def has_linear_layer(model: nn.Module) -> bool:
     """True when any submodule is a fully connected layer (the assignment forbids them)."""
-    return any(isinstance(m, nn.Linear) for m in model.modules())
+    return bool(linear_layers(model))
