@@ -57,8 +57,36 @@ _THIS_FILE = str(Path(__file__).resolve())
 
 
 @dataclass(frozen=True)
+class PathField:
+    """What one pixel sees through one path from the image, along the height.
+
+    ``fixed`` marks a path whose window is the same for every pixel of the map: one that
+    went through global pooling (a squeeze-and-excitation gate, broadcast back over the
+    map). Sliding windows over the map do not widen it.
+    """
+
+    jump: int  # input pixels between neighbouring pixels of the map
+    rf: int  # input pixels one pixel sees
+    start: float  # centre of the first pixel's window, in input pixels (0 = first pixel)
+    fixed: bool = False
+
+    def window(self) -> tuple[float, float]:
+        """The input rows the first pixel sees (inclusive)."""
+        half = (self.rf - 1) / 2
+        return self.start - half, self.start + half
+
+    def slid(self, effective: int, stride: int, padding: int) -> PathField:
+        """Through a window of ``effective`` pixels moved by ``stride`` over ``padding``."""
+        if self.fixed:
+            return self
+        return PathField(jump=self.jump * stride, rf=self.rf + (effective - 1) * self.jump,
+                         start=self.start + ((effective - 1) / 2 - padding) * self.jump)
+
+
+@dataclass(frozen=True)
 class Field:
-    """What one pixel of a tensor computed from the image sees, along the height.
+    """What one pixel of a tensor computed from the image sees: one :class:`PathField`
+    per path the image took to it (one, unless the network branches).
 
     ``size`` is the map height the field refers to (kept when the map is flattened, so a
     mean over the flattened pixels is still global pooling); ``flat`` marks a map whose
@@ -66,15 +94,52 @@ class Field:
     """
 
     size: int
-    jump: int
-    rf: int
-    start: float  # centre of the first pixel's field, in input pixels (0 = first pixel)
+    paths: tuple[PathField, ...]
     flat: bool = False
 
-    def window(self) -> tuple[float, float]:
-        """The input rows the first pixel sees (inclusive)."""
-        half = (self.rf - 1) / 2
-        return self.start - half, self.start + half
+    @property
+    def rf(self) -> int:
+        """Input pixels the first pixel sees: the union of its windows over the paths."""
+        lows, highs = zip(*(path.window() for path in self.paths), strict=True)
+        return int(round(max(highs) - min(lows))) + 1
+
+    @property
+    def jump(self) -> int:
+        moving = [path.jump for path in self.paths if not path.fixed]
+        return max(moving) if moving else self.paths[0].jump
+
+    def slid(self, size_out: int, effective: int, stride: int, padding: int) -> Field:
+        return Field(size_out, tuple(p.slid(effective, stride, padding) for p in self.paths))
+
+    def pooled(self) -> Field:
+        """Through one window as large as the map (global pooling): one pixel that sees
+        what every pixel saw, the same wherever it is broadcast to later."""
+        return Field(1, tuple(PathField(path.jump, path.rf, path.start, True) if path.fixed
+                              else PathField(path.jump, path.rf + (self.size - 1) * path.jump,
+                                             path.start + (self.size - 1) / 2 * path.jump,
+                                             True)
+                              for path in self.paths))
+
+
+def _merged(fields: list[Field], size: int) -> Field:
+    """The field of a pixel computed from several tensors: every path of each, a 1-pixel
+    input broadcast over the map as a fixed path; paths that add nothing are dropped."""
+    paths: list[PathField] = []
+    for value in fields:
+        broadcast = value.size == 1 and size > 1
+        paths += [PathField(p.jump, p.rf, p.start, True) if broadcast else p
+                  for p in value.paths]
+    kept: list[PathField] = []
+    for path in paths:
+        low, high = path.window()
+        if not any(other.fixed == path.fixed and (other.fixed or other.jump == path.jump)
+                   and other.window()[0] <= low and high <= other.window()[1]
+                   for other in kept):
+            kept = [other for other in kept
+                    if not (other.fixed == path.fixed and (other.fixed or other.jump == path.jump)
+                            and low <= other.window()[0] and other.window()[1] <= high)]
+            kept.append(path)
+    return Field(size, tuple(kept), flat=any(value.flat for value in fields))
 
 
 @dataclass
@@ -200,7 +265,7 @@ class _Tracer(TorchFunctionMode):
         super().__init__()
         # id -> (tensor, field); the tensor is held so that its id is not reused.
         self.fields: dict[int, tuple[torch.Tensor, Field]] = {
-            id(image): (image, Field(size=int(image.shape[2]), jump=1, rf=1, start=0.0))}
+            id(image): (image, Field(int(image.shape[2]), (PathField(jump=1, rf=1, start=0.0),)))}
         self.modules: list[tuple[str, nn.Module]] = []  # modules running now, innermost last
         self.trace = FieldTrace()
 
@@ -316,17 +381,13 @@ class _Tracer(TorchFunctionMode):
             raise _Unfollowed(f"the formula gives a {expected}-pixel output but the forward "
                               f"pass gave {out.shape[2]}")
         effective = dilation * (kernel - 1) + 1
-        after = Field(size=int(out.shape[2]), jump=before.jump * stride,
-                      rf=before.rf + (effective - 1) * before.jump,
-                      start=before.start + ((effective - 1) / 2 - padding) * before.jump)
+        after = before.slid(int(out.shape[2]), effective, stride, padding)
         self.row(func, before, after, kernel, stride, padding, dilation)
         return after
 
     def global_pool(self, func, before: Field) -> Field:
         """One window as large as the map: kernel = size, stride 1."""
-        after = Field(size=1, jump=before.jump,
-                      rf=before.rf + (before.size - 1) * before.jump,
-                      start=before.start + (before.size - 1) / 2 * before.jump)
+        after = before.pooled()
         self.row(func, before, after, before.size, 1, 0, 1)
         return after
 
@@ -338,9 +399,7 @@ class _Tracer(TorchFunctionMode):
             raise _Unfollowed(f"it reduces a {before.size}-pixel map to {size_out}, in windows "
                               "of different sizes")
         step = before.size // size_out  # evenly divisible: plain pooling, kernel = stride
-        after = Field(size=size_out, jump=before.jump * step,
-                      rf=before.rf + (step - 1) * before.jump,
-                      start=before.start + (step - 1) / 2 * before.jump)
+        after = before.slid(size_out, step, step, 0)
         self.row(func, before, after, step, step, 0, 1)
         return after
 
@@ -352,8 +411,7 @@ class _Tracer(TorchFunctionMode):
                 return before  # pads only the channels or the width... of a 1-pixel map
             raise _Unfollowed("it pads the height unevenly or a tensor that is not a map")
         top = int(pad[2])
-        after = Field(size=int(out.shape[2]), jump=before.jump, rf=before.rf,
-                      start=before.start - top * before.jump)
+        after = before.slid(int(out.shape[2]), 1, 1, top)
         self.row(func, before, after, 1, 1, top, 1)
         return after
 
@@ -373,7 +431,7 @@ class _Tracer(TorchFunctionMode):
         if tensor.dim() == 4 and out.dim() >= 3 and out.shape[-2:] == tensor.shape[-2:]:
             return before  # the map itself is kept (channels regrouped, say)
         if tensor.dim() == 4 and out.shape[-1] % (tensor.shape[2] * tensor.shape[3]) == 0:
-            return Field(before.size, before.jump, before.rf, before.start, flat=True)
+            return Field(before.size, before.paths, flat=True)
         raise _Unfollowed(f"it reshapes the {before.size}-pixel map so that its pixels "
                           "cannot be told apart")
 
@@ -386,13 +444,11 @@ class _Tracer(TorchFunctionMode):
                 raise _Unfollowed("it joins maps along a spatial dimension")
         fields = [value for _, value in sources]
         sizes = {value.size for value in fields if value.size > 1}
-        if len(sizes) > 1 or out.dim() == 4 and out.shape[2] > 1 and out.shape[2] not in sizes:
+        size = int(out.shape[2]) if out.dim() == 4 and not fields[0].flat else max(
+            value.size for value in fields)
+        if len(sizes) > 1 or (sizes and size not in sizes):
             raise _Unfollowed(f"it combines maps of {sorted(sizes)} pixels")
-        main = max(fields, key=lambda value: value.size)
-        lows, highs = zip(*(value.window() for value in fields), strict=True)
-        low, high = min(lows), max(highs)
-        after = Field(size=main.size, jump=main.jump, rf=int(round(high - low)) + 1,
-                      start=(low + high) / 2, flat=main.flat)
+        after = _merged(fields, size)
         self.trace.merges += 1
         self.row(func, fields[0], after, 1, 1, 0, 1,
                  kind=f"{name} (merges {len(fields)} paths)")
