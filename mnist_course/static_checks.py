@@ -121,25 +121,29 @@ def static_findings(network) -> tuple[list[Finding], dict | None, Any]:
 
 
 def check_before_training(models: list[CourseModel], course_file: str | None = None) -> None:
-    """Run :func:`requirement_findings` on every model; the first one that fails raises
-    one :class:`UsageError` line naming it, what failed and how to check it again."""
-    failures: list[tuple[CourseModel, str]] = []
+    """Run :func:`requirement_findings` on every model; if any fails, raise one
+    :class:`UsageError` line naming the first such model, everything it fails and how to
+    check it again, and the ids of the others that fail."""
+    failures: dict[str, list[str]] = {}
+    first: CourseModel | None = None
     for model in models:
         try:
             network, _ = network_from(model, model.id)
+            texts = [f.text for f in requirement_findings(network) if not f.passed]
         except UsageError as exc:
-            failures.append((model, str(exc).removeprefix(f"{model.id}: ")))
-            continue
-        failures += [(model, f.text) for f in requirement_findings(network) if not f.passed]
-    if not failures:
+            texts = [str(exc).removeprefix(f"{model.id}: ")
+                     .removeprefix(f"course model {model.id}: ")]
+        if texts:
+            failures[model.id] = texts
+            first = first or model
+    if first is None:
         return
-    model, text = failures[0]
-    name = getattr(model.build, "__name__", None)
+    name = getattr(first.build, "__name__", None)
     again = (f"; `mnist-course check {course_file}:{name}` checks it again"
              if course_file and name else "")
-    others = sorted({m.id for m, _ in failures[1:]} - {model.id})
-    raise UsageError(f"model {model.id!r} fails a static check, so nothing was trained: "
-                     f"{text}{again}"
+    others = sorted(set(failures) - {first.id})
+    raise UsageError(f"model {first.id!r} fails a static check, so nothing was trained: "
+                     + "; ".join(failures[first.id]) + again
                      + (f" (also failing: {', '.join(others)})" if others else ""))
 
 

@@ -19,13 +19,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnist_course.architecture import architecture_path
 from mnist_course.errors import UsageError
-from mnist_course.models import get_model
+from mnist_course.models import COURSE, get_model
 from mnist_course.receptive_field import (
     HEIGHT_AXIS_NOTE,
     receptive_field,
     trace_receptive_field,
 )
+from mnist_course.results import read_json
 from mnist_course.static_checks import static_findings
 
 FIELDS = ("name", "kernel", "stride", "padding", "dilation", "size_in", "size_out",
@@ -469,3 +471,13 @@ def test_training_mode_is_restored_per_module():
     receptive_field(model)
     assert model.training and model.layers.conv1.training
     assert not model.layers.bn1.training
+
+
+@pytest.mark.parametrize("course_model", COURSE, ids=lambda m: m.id)
+def test_the_course_models_stored_tables_are_what_the_trace_gives(course_model):
+    """Following every call instead of module hooks changes no course model's table."""
+    stored = read_json(architecture_path(Path(__file__).parents[1] / "results", course_model.id))
+    trace = trace_receptive_field(course_model.network())
+    assert trace.rows == stored["receptive_field"]
+    assert trace.final_rf == stored["final_rf"] and trace.note() == stored["receptive_field_note"]
+    assert not trace.unfollowed and not trace.merges
