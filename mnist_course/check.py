@@ -24,12 +24,13 @@ from .summary import ACCURACY_BAR, LAST_EPOCHS
 def print_tables(summary: dict | None, trace) -> None:
     if summary:
         print("\nlayers (output shape without the batch, trainable parameters):")
-        width = max(len(row["name"]) for row in summary["rows"]) if summary["rows"] else 4
+        width = max([5] + [len(row["name"]) for row in summary["rows"]])
+        kinds = max([18] + [len(row["kind"]) for row in summary["rows"]])
         for row in summary["rows"]:
             shape = "x".join(map(str, row["output_shape"])) if row["output_shape"] else "-"
-            print(f"  {row['name']:<{width}}  {row['kind']:<18} {shape:>10}  "
+            print(f"  {row['name']:<{width}}  {row['kind']:<{kinds}} {shape:>10}  "
                   f"{row['params']:>6,}")
-        print(f"  {'total':<{width}}  {'':<18} {'':>10}  {summary['total_params']:>6,}")
+        print(f"  {'total':<{width}}  {'':<{kinds}} {'':>10}  {summary['total_params']:>6,}")
     if trace and trace.rows:
         labels = [f"{row['name']} ({row['kind']})" for row in trace.rows]
         width = max(len("layer"), *map(len, labels))

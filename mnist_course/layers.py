@@ -1,42 +1,21 @@
 """Per-layer output shapes and parameter counts, measured on a real forward pass.
 
 Like ``torchinfo`` but with plain forward hooks: one dummy image runs through the model
-and every leaf module reports its output shape in the order it ran. Each trainable
-parameter is counted once, on the first row that owns it, so the rows always add up to
-the model's parameter count (the number the 8,000-parameter budget is about).
+and every leaf module reports its output shape in the order it ran; so does every
+spatial operation called outside a module (``F.max_pool2d(x, 2)`` in ``forward``, a skip
+connection's ``x + y``), as the receptive-field trace of the same pass finds them. Each
+trainable parameter is counted once, on the first row that owns it, so the rows always
+add up to the model's parameter count (the number the 8,000-parameter budget is about).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 
-
-@contextmanager
-def probe(model: nn.Module, handles: list, input_size: tuple[int, int, int],
-          requires_grad: bool = False) -> Iterator[torch.Tensor]:
-    """A dummy batch of one image for a forward pass in eval mode, on the model's device.
-
-    On exit the hook ``handles`` are removed and every module's training flag is restored
-    one by one (so a batch norm frozen on purpose stays frozen).
-    """
-    modes = {m: m.training for m in model.modules()}
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    dtype = parameter.dtype if parameter is not None else torch.float32
-    try:
-        model.eval()
-        yield torch.zeros((1, *input_size), device=device, dtype=dtype,
-                          requires_grad=requires_grad)
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, training in modes.items():
-            module.training = training
+from .receptive_field import trace_receptive_field
 
 
 def _output_shape(output: Any) -> list[int] | None:
@@ -59,6 +38,8 @@ def layer_summary(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 2
     them, plus ``total_params``.
 
     A module called twice gets a row per call, its parameters counted on the first; a
+    spatial operation outside any module gets a row named like the receptive-field
+    table's (``file.py:line``, the function's name) with no parameters; a
     module that never runs gets a row at the end with ``output_shape`` None, so
     ``total_params`` always equals the model's trainable parameter count.
     """
@@ -83,12 +64,18 @@ def layer_summary(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 2
     def finish(module: nn.Module, inputs: tuple, output: Any) -> None:
         pending[id(module)].pop()["output_shape"] = _output_shape(output)
 
+    def functional(name: str, kind: str, output_shape: list[int]) -> None:
+        rows.append({"name": name, "kind": kind, "output_shape": output_shape, "params": 0})
+
     pending: dict[int, list[dict[str, Any]]] = {}
     reported = [(name, m) for name, m in model.named_modules() if _reported(m)]
     handles = [m.register_forward_pre_hook(start(name)) for name, m in reported]
     handles += [m.register_forward_hook(finish) for _, m in reported]
-    with probe(model, handles, input_size) as image, torch.no_grad():
-        model(image)
+    try:  # the hooks are on during the trace's forward pass: one pass for both
+        trace_receptive_field(model, input_size, on_functional=functional)
+    finally:
+        for handle in handles:
+            handle.remove()
     for name, module in reported:
         params = own_new_params(module)
         if params:  # never ran, but its parameters still count towards the budget

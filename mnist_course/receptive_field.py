@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from .errors import UsageError
-from .layers import probe
+from .probe import probe
 
 HEIGHT_AXIS_NOTE = (
     "Kernel, stride, padding, dilation, sizes, jumps and receptive fields are given along "
@@ -261,8 +262,10 @@ class _Tracer(TorchFunctionMode):
     """Carries a :class:`Field` for every tensor computed from the image and writes a row
     for every operation that changes one."""
 
-    def __init__(self, image: torch.Tensor):
+    def __init__(self, image: torch.Tensor,
+                 on_functional: Callable[[str, str, list[int]], None] | None = None):
         super().__init__()
+        self.on_functional = on_functional
         # id -> (tensor, field); the tensor is held so that its id is not reused.
         self.fields: dict[int, tuple[torch.Tensor, Field]] = {
             id(image): (image, Field(int(image.shape[2]), (PathField(jump=1, rf=1, start=0.0),)))}
@@ -282,13 +285,19 @@ class _Tracer(TorchFunctionMode):
             else:
                 self.fields[id(tensor)] = (tensor, value)
 
+    def in_leaf_module(self) -> bool:
+        """Is the running operation a leaf module's own (a Conv2d's conv2d)?"""
+        if not self.modules:
+            return False
+        path, module = self.modules[-1]
+        return bool(path) and not any(module.children())
+
     def where(self, func: Any) -> tuple[str, str]:
         """(name, kind) of a row: the module's path and class when the operation is a leaf
         module's own, else where in the source it happened and the function's name."""
-        if self.modules:
+        if self.in_leaf_module():
             path, module = self.modules[-1]
-            if path and not any(module.children()):
-                return path, module.__class__.__name__
+            return path, module.__class__.__name__
         frame = sys._getframe(1)
         while frame is not None and (frame.f_code.co_filename.startswith(_TORCH_DIR)
                                      or frame.f_code.co_filename == _THIS_FILE):
@@ -328,12 +337,16 @@ class _Tracer(TorchFunctionMode):
                 sources.append((tensor, value))
         if not sources or name in _FACTORIES or not _tensors(output):
             return output
+        rows = len(self.trace.rows)
         try:
             result = self.follow(func, name, args, kwargs, output, sources)
         except _Unfollowed as exc:
             self.unfollowed(func, str(exc))
             result = None
         self.carry(output, result)
+        if self.on_functional and len(self.trace.rows) > rows and not self.in_leaf_module():
+            row = self.trace.rows[-1]
+            self.on_functional(row["name"], row["kind"], list(_tensors(output)[0].shape[1:]))
         return output
 
     def follow(self, func, name: str, args: tuple, kwargs: dict, output: Any,
@@ -455,7 +468,8 @@ class _Tracer(TorchFunctionMode):
         return after
 
 
-def trace_receptive_field(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 28)
+def trace_receptive_field(model: nn.Module, input_size: tuple[int, int, int] = (1, 28, 28),
+                          on_functional: Callable[[str, str, list[int]], None] | None = None
                           ) -> FieldTrace:
     """Follow the receptive field through one forward pass of ``model`` on a zero image
     of ``input_size`` (batch of 1, eval mode, no gradients; every submodule's training
@@ -467,6 +481,9 @@ def trace_receptive_field(model: nn.Module, input_size: tuple[int, int, int] = (
     ``stride``, ``padding``, ``dilation``, ``size_in``, ``size_out``, ``jump_in``,
     ``jump_out``, ``rf_in`` and ``rf_out``, all along the HEIGHT axis (see
     :data:`HEIGHT_AXIS_NOTE`). A merge row's ``rf_in`` is its first input's field.
+
+    ``on_functional(name, kind, output_shape)`` is called, as it happens, for each row of
+    an operation outside any leaf module (the layer summary lists them among its modules).
     """
     tracer: _Tracer | None = None
 
@@ -484,7 +501,7 @@ def trace_receptive_field(model: nn.Module, input_size: tuple[int, int, int] = (
     handles = [m.register_forward_pre_hook(enter(path)) for path, m in named]
     handles += [m.register_forward_hook(leave) for _, m in named]
     with probe(model, handles, tuple(input_size)) as image, torch.no_grad():
-        tracer = _Tracer(image)
+        tracer = _Tracer(image, on_functional)
         with tracer:
             output = model(image)
     outputs = _tensors(output)

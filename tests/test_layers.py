@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from mnist_course.architecture import (
@@ -118,3 +120,35 @@ def test_write_architecture_is_stable_and_detects_staleness(tmp_path):
 
     path.write_text("{ truncated")
     assert not architecture_is_current(course_model, tmp_path)
+
+
+class FunctionalPooling(nn.Module):
+    """Pools and a skip connection written in forward, not as modules."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.head = nn.Conv2d(4, 10, 1)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # pool in forward
+        x = x + self.conv2(x)  # skip in forward
+        return self.head(F.adaptive_avg_pool2d(x, 1)).flatten(1)  # gap in forward
+
+
+def test_functional_spatial_calls_are_rows_of_their_own():
+    lines, first = inspect.getsourcelines(FunctionalPooling.forward)
+
+    def at(text):
+        return f"test_layers.py:{first + next(i for i, s in enumerate(lines) if text in s)}"
+
+    rows = layer_summary(FunctionalPooling())["rows"]
+    assert [(row["name"], row["kind"], row["output_shape"], row["params"]) for row in rows] == [
+        ("conv1", "Conv2d", [4, 26, 26], 4 * 9 + 4),
+        (at("pool in forward"), "max_pool2d", [4, 13, 13], 0),  # 26 / 2
+        ("conv2", "Conv2d", [4, 13, 13], 4 * 4 * 9 + 4),
+        (at("skip in forward"), "add (merges 2 paths)", [4, 13, 13], 0),
+        (at("gap in forward"), "adaptive_avg_pool2d", [4, 1, 1], 0),
+        ("head", "Conv2d", [10, 1, 1], 4 * 10 + 10),
+    ]
