@@ -16,7 +16,11 @@ from mnist_course.course import CourseModel, load_course
 from mnist_course.errors import UsageError
 from mnist_course.recipe import Recipe
 from mnist_course.results import metrics_path
-from mnist_course.static_checks import check_before_training, requirement_findings
+from mnist_course.static_checks import (
+    check_before_training,
+    requirement_findings,
+    static_findings,
+)
 
 RECIPE = Recipe(epochs=1, lr=0.05)
 COURSE_FILE = '''
@@ -178,3 +182,20 @@ def test_a_run_that_fails_while_training_shows_as_failed_on_its_page(tmp_path, m
     # the page escapes the path's underscores for Markdown; the reason follows it as stored
     assert f"course.py:{line}: RuntimeError: this network fails in training mode." in (
         pages[0].read_text())
+
+
+def test_a_forward_that_takes_only_batches_of_two_fails_one_line():
+    class OnlyPairs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 10, 28)
+
+        def forward(self, x):
+            return self.conv(x).view(2, 10)
+
+    findings, summary, trace = static_findings(OnlyPairs())
+    assert summary is None and trace is None
+    assert not findings[-1].passed
+    assert findings[-1].text.startswith("a (1, 1, 28, 28) batch (one image) does not go "
+                                        f"through: {__file__}:")
+    assert "RuntimeError" in findings[-1].text and "\n" not in findings[-1].text
