@@ -208,7 +208,7 @@ _WINDOWS = {"conv2d": _CONV, "max_pool2d": _MAX_POOL, "max_pool2d_with_indices":
 _ADAPTIVE = {"adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"}
 # Reductions that pool when they run over the spatial dimensions.
 _REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "logsumexp", "nanmean", "std",
-               "var", "norm"}
+               "var"}
 _RESHAPES = {"flatten", "view", "reshape", "squeeze", "unsqueeze", "view_as", "reshape_as"}
 # Operations that keep the shape but move pixels: their field cannot be followed as one.
 _REARRANGE = {"flip", "fliplr", "flipud", "roll", "rot90", "transpose", "permute", "t",
@@ -337,6 +337,10 @@ class _Tracer(TorchFunctionMode):
                 sources.append((tensor, value))
         if not sources or name in _FACTORIES or not _tensors(output):
             return output
+        if name.endswith("_as"):  # x.expand_as(y), x.view_as(y): y lends only its shape
+            sources = [source for source in sources if args and source[0] is args[0]]
+            if not sources:
+                return output
         rows = len(self.trace.rows)
         try:
             result = self.follow(func, name, args, kwargs, output, sources)

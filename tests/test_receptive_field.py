@@ -357,11 +357,11 @@ class SqueezeExcite(nn.Module):
     def forward(self, x):
         x = F.relu(self.conv(x))
         gate = torch.sigmoid(self.expand(F.relu(self.reduce(self.squeeze(x)))))
-        return self.head(x * gate).flatten(1)
+        return self.head(x * gate.expand_as(x)).flatten(1)  # expand_as: x lends its shape
 
 
 def test_a_gate_broadcast_over_the_map_stays_the_whole_image():
-    mul = at(SqueezeExcite.forward, "x * gate")
+    mul = at(SqueezeExcite.forward, "x * gate")  # one merge: expand_as is no second one
     assert table(SqueezeExcite()) == [
         ("conv", 3, 1, 0, 1, 28, 26, 1, 1, 1, 3),
         ("squeeze", 26, 1, 0, 1, 26, 1, 1, 1, 3, 28),  # 3 + 25: window [0, 27]
