@@ -53,8 +53,9 @@ def _epoch_numbers(records):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
 
 
-class _KillAfterFirstEpoch(Exception):
-    pass
+class _KillAfterFirstEpoch(BaseException):
+    """A kill, as Ctrl-C's KeyboardInterrupt is: not an Exception, so the run is not stored
+    as failed (an error in the model's code is) and its checkpoint is resumed."""
 
 
 def test_interrupted_run_resumes_to_the_same_numbers(mnist, tmp_path):
