@@ -2,25 +2,22 @@
 
 Both come from the model's structure alone (a forward pass on a dummy image): no
 training and no data. The file carries a key derived from the layer spec, so the report
-builder can tell when it no longer matches the model and must be written again.
+builder can tell when it no longer matches the model and must be written again
+(:func:`mnist_course.runs.architecture_is_current`, torch-free).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from . import results as store
-from .errors import ResultsError
 from .layers import layer_summary
+from .models.network import has_linear_layer
 from .receptive_field import HEIGHT_AXIS_NOTE, receptive_field
-
-# Bump when the content of architecture.json changes shape, so older files count as stale.
-ARCHITECTURE_FORMAT = 1
+from .runs import ARCHITECTURE_FORMAT, architecture_key, architecture_path
 
 RECEPTIVE_FIELD_NOTE = (
     HEIGHT_AXIS_NOTE + " The rows follow the forward pass along the network's main path; "
@@ -38,19 +35,9 @@ def architecture_record(model: nn.Module, input_size: tuple[int, int, int] = (1,
         "receptive_field_note": RECEPTIVE_FIELD_NOTE,
         "layers": layers["rows"],
         "total_params": layers["total_params"],
-        "has_linear": any(isinstance(m, nn.Linear) for m in model.modules()),
+        "has_linear": has_linear_layer(model),
         "final_rf": field[-1]["rf_out"] if field else 1,
     }
-
-
-def architecture_key(course_model) -> str:
-    """A short hash of the model's layer spec: it changes exactly when the layers do."""
-    spec = json.dumps(course_model.architecture_json(), sort_keys=True)
-    return hashlib.sha256(spec.encode("utf-8")).hexdigest()[:16]
-
-
-def architecture_path(results_dir: Path, model_id: str) -> Path:
-    return Path(results_dir) / model_id / "architecture.json"
 
 
 def write_architecture(course_model, results_dir: Path) -> Path:
@@ -64,17 +51,4 @@ def write_architecture(course_model, results_dir: Path) -> Path:
     return path
 
 
-def architecture_is_current(course_model, results_dir: Path) -> bool:
-    """True when architecture.json exists, is readable and matches the model's layers."""
-    try:
-        record = store.read_json(architecture_path(results_dir, course_model.id))
-    except ResultsError:
-        return False
-    return (isinstance(record, dict) and record.get("model_id") == course_model.id
-            and record.get("architecture_key") == architecture_key(course_model)
-            and record.get("format") == ARCHITECTURE_FORMAT)
-
-
-__all__ = ["ARCHITECTURE_FORMAT", "RECEPTIVE_FIELD_NOTE", "architecture_is_current",
-           "architecture_key", "architecture_path", "architecture_record",
-           "write_architecture"]
+__all__ = ["RECEPTIVE_FIELD_NOTE", "architecture_record", "write_architecture"]

@@ -286,23 +286,23 @@ def tiny_data(n_train: int = 300, n_test: int = 50):
 
 
 def test_replayed_batches_are_the_ones_fit_trained_on(monkeypatch):
-    from mnist_course import train
+    from mnist_course import engine
     from mnist_course.concept_measure import last_training_batches
     from mnist_course.recipe import Augmentation, Recipe
 
     seen = []
 
-    def recording(images, augmentation, generator):
-        out = original(images, augmentation, generator)
+    def recording(images, theta):
+        out = original(images, theta)
         seen.append(out.clone())
         return out
 
-    original = train.random_affine
-    monkeypatch.setattr(train, "random_affine", recording)
+    original = engine.apply_affine
+    monkeypatch.setattr(engine, "apply_affine", recording)
     recipe = Recipe(epochs=2, batch_size=64, augmentation=Augmentation(rotation=7.0))
     data = tiny_data()
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 10, 28), torch.nn.Flatten())
-    train.fit(model, recipe, data, seed=3, progress=False)
+    engine.fit(model, recipe, data, seed=3, progress=False)
     replayed = list(last_training_batches(recipe, data, seed=3, count=4))
     assert len(replayed) == 4
     for got, expected in zip(replayed, seen[-4:], strict=True):

@@ -2,16 +2,9 @@ import pytest
 import torch
 from conftest import write_idx, write_tiny_mnist
 
-from mnist_course.data import (
-    IDX_MAGIC_IMAGES,
-    check_split,
-    load_mnist,
-    random_affine,
-    read_idx,
-    resolve_data_dir,
-    verify_raw_files,
-)
+from mnist_course.data import check_split, load_mnist, random_affine, read_idx
 from mnist_course.errors import DataError
+from mnist_course.mnist_files import IDX_MAGIC_IMAGES, resolve_data_dir, verify_raw_files
 from mnist_course.recipe import Augmentation
 
 
