@@ -109,8 +109,7 @@ def _build(course: Course, target: Target, options: BuildOptions,
                      store=store)
     # 5. render
     write_pages(site, target.docs_dir, log)
-    print(f"architecture summaries written: {architectures}" + (f"; {notebook}" if notebook
-                                                                else ""))
+    print(architectures + (f"; {notebook}" if notebook else ""))
     if concepts:
         print(concepts)
     print(f"site: {len(log.written)} file(s) written, {len(log.unchanged)} unchanged, "

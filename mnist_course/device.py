@@ -4,7 +4,9 @@ On the CPU, torch's kernels give the same numbers run after run for a fixed thre
 so a course run is reproducible bit for bit on the same kind of CPU with the same threads.
 On CUDA some kernels are not deterministic by default (atomic adds in the backward of
 pooling and scatter ops, cuBLAS's workspace splits); :func:`make_deterministic` switches
-torch to its deterministic kernels, so two runs of one seed on one GPU are identical.
+torch to its deterministic kernels and :func:`deterministic_global_pools` replaces the one
+pooling op of the course without a deterministic CUDA backward, so two runs of one seed on
+one GPU give the same numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import platform
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .errors import UsageError
 
@@ -53,6 +56,31 @@ def make_deterministic(device: torch.device) -> dict[str, object]:
             "cudnn_benchmark": torch.backends.cudnn.benchmark}
 
 
+def spatial_mean(x: torch.Tensor) -> torch.Tensor:
+    """Global average pooling, (B, C, H, W) -> (B, C, 1, 1), as a mean over H and W."""
+    return x.mean(dim=(2, 3), keepdim=True)
+
+
+def deterministic_global_pools(model: nn.Module, device: torch.device) -> int:
+    """On CUDA, make every global average pool of ``model`` (``nn.AdaptiveAvgPool2d(1)``) a
+    mean over the spatial dimensions; returns how many it changed.
+
+    ``adaptive_avg_pool2d``'s CUDA backward adds with atomics in no fixed order, and
+    :func:`make_deterministic` makes torch refuse it; the mean gives the same values with a
+    backward that is a plain broadcast. On the CPU nothing changes, so the stored CPU runs
+    stay exact. The modules keep their class (layer tables still say AdaptiveAvgPool2d).
+    """
+    if device.type != "cuda":
+        return 0
+    changed = 0
+    for module in model.modules():
+        if (isinstance(module, nn.AdaptiveAvgPool2d)
+                and module.output_size in (1, (1, 1), [1, 1])):
+            module.forward = spatial_mean  # an instance attribute: state_dict is unchanged
+            changed += 1
+    return changed
+
+
 def device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU model as /proc/cpuinfo gives it."""
     if device.type == "cuda":
@@ -66,4 +94,5 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-__all__ = ["CUBLAS_WORKSPACE", "device_name", "make_deterministic", "pick_device"]
+__all__ = ["CUBLAS_WORKSPACE", "deterministic_global_pools", "device_name",
+           "make_deterministic", "pick_device", "spatial_mean"]

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import MNISTData, apply_affine, normalize, plan_epoch
-from .device import make_deterministic
+from .device import deterministic_global_pools, make_deterministic
 from .errors import DivergedError
 from .recipe import Recipe
 
@@ -276,7 +276,8 @@ def fit(
     from tqdm.auto import tqdm
 
     device = data.device
-    make_deterministic(device)
+    make_deterministic(device)  # CUDA only: the CPU kernels are deterministic already
+    deterministic_global_pools(model, device)
     # channels_last lets oneDNN pick its fastest CPU convolutions (about 1.5x here);
     # on CUDA the default layout is as good for these tiny channel counts.
     channels_last = device.type == "cpu"
