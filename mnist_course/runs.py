@@ -166,6 +166,18 @@ def plan_seeds(store: RunStore, model, seeds: tuple[int, ...], retrain: bool = F
     return plans
 
 
+# -- where a run trained: runs on the same environment reproduce each other bit for bit --
+
+
+def run_environment(record: dict) -> str:
+    """What decides whether two runs of one seed give the same bits, in words: the device
+    kind and name, the CPU thread count and the torch version of ``record``'s provenance."""
+    p = record.get("provenance") or {}
+    threads = p.get("threads")
+    return (f"{p.get('device', '?')} ({p.get('device_name', '?')}), {threads} thread"
+            f"{'' if threads == 1 else 's'}, torch {p.get('torch', '?')}")
+
+
 # -- architecture.json: the layer summary, current while the layer spec is unchanged -----
 
 
@@ -193,4 +205,4 @@ def architecture_is_current(course_model, results_dir: Path) -> bool:
 __all__ = ["ARCHITECTURE_FORMAT", "CURRENT", "FAILED", "INVALID", "MISSING", "QUICK", "STALE",
            "Preview", "RunState", "RunStore", "SeedPlan", "architecture_is_current",
            "architecture_key", "architecture_path", "is_shown", "judge", "plan_seeds",
-           "run_key", "run_recipe", "seeds_for"]
+           "run_environment", "run_key", "run_recipe", "seeds_for"]

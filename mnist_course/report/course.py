@@ -12,7 +12,16 @@ from pathlib import Path
 from ..course import Course, CourseModel
 from ..errors import ResultsError
 from ..results import read_json
-from ..runs import CURRENT, STALE, Preview, RunState, RunStore, architecture_path, seeds_for
+from ..runs import (
+    CURRENT,
+    STALE,
+    Preview,
+    RunState,
+    RunStore,
+    architecture_path,
+    run_environment,
+    seeds_for,
+)
 from ..summary import RunSummary, SeedsSummary, summarize, summarize_seeds
 
 
@@ -43,6 +52,17 @@ class ModelResults:
     @property
     def seeds_summary(self) -> SeedsSummary | None:
         return summarize_seeds(self.records) if self.records else None
+
+    @property
+    def seed_environments(self) -> list[dict]:
+        """Each shown seed with the environment it trained on (:func:`run_environment`)."""
+        return [{"seed": r["seed"], "environment": run_environment(r)} for r in self.records]
+
+    @property
+    def environments_differ(self) -> bool:
+        """True when the seeds trained on more than one device, thread count or torch: they
+        then agree statistically, not bit for bit."""
+        return len({e["environment"] for e in self.seed_environments}) > 1
 
     @property
     def stale_seeds(self) -> list[int]:
