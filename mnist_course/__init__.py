@@ -25,7 +25,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-from .course import Course, CourseModel, load_course  # noqa: E402
+from .course import Course, CourseModel  # noqa: E402
+from .courses import load_course  # noqa: E402
 from .errors import CourseError, DataError, ResultsError, UsageError  # noqa: E402
 from .recipe import Augmentation, Recipe  # noqa: E402
 from .summary import check_requirements, summarize, summarize_seeds  # noqa: E402
@@ -35,8 +36,8 @@ from .summary import check_requirements, summarize, summarize_seeds  # noqa: E40
 # rebinds the package attribute, so it is imported from mnist_course.receptive_field.
 _LAZY = {
     "MNISTData": "data", "load_mnist": "data", "random_affine": "data", "normalize": "data",
-    "fit": "train", "evaluate": "train", "recalibrate_batch_norm": "train",
-    "pick_device": "train",
+    "fit": "engine", "evaluate": "engine", "recalibrate_batch_norm": "engine",
+    "train_step": "engine", "pick_device": "device",
     "layer_summary": "layers",
 }
 

@@ -187,7 +187,7 @@ def build_options(args: argparse.Namespace):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .course import load_course
+    from .courses import load_course
 
     course = load_course(args.course)
     width = max(len(m.id) for m in course)
@@ -200,7 +200,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from .course import load_course
+    from .courses import load_course
     from .data import load_mnist
     from .device import pick_device
     from .results import resolve_results_dir
@@ -228,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import build_course, project_target
-    from .course import load_course
+    from .courses import load_course
 
     options = build_options(args)
     command = "mnist-course build" + (f" --course {args.course}" if args.course else "") + \

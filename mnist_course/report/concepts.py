@@ -23,7 +23,7 @@ from ..concept_store import (
 )
 from ..course import Course, CourseModel
 from ..models.blocks import Conv, GlobalAvgPool
-from .course import ModelResults
+from .course import ModelResults, comparison_context
 
 
 def _convs(model: CourseModel) -> list[Conv]:
@@ -245,8 +245,6 @@ def concept_context(concept: Concept, course: list[ModelResults],
                     final_id: str | None) -> dict[str, Any]:
     """Everything one concept page shows, computed from the stored results; the worked
     examples use the model ``final_id``."""
-    from .render import comparison_context  # render imports this module at load time
-
     by_id = {r.model.id: r for r in course}
     final = by_id.get(final_id)
     architecture = final.architecture if final else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..course import Course, CourseModel
 from ..errors import ResultsError
@@ -22,7 +23,7 @@ from ..runs import (
     run_environment,
     seeds_for,
 )
-from ..summary import RunSummary, SeedsSummary, summarize, summarize_seeds
+from ..summary import RunSummary, SeedsSummary, compare_seeds, summarize, summarize_seeds
 
 
 @dataclass
@@ -73,6 +74,22 @@ class ModelResults:
         return [s.seed for s in self.states if s.state not in (CURRENT, STALE)]
 
 
+def comparison_context(results: ModelResults, previous: ModelResults | None
+                       ) -> dict[str, Any]:
+    """``compare`` (see :func:`compare_seeds`) and the two seed summaries it was drawn from,
+    over the seeds both models ran: a model on five seeds is weighed against one on three
+    on those three, never on seeds only one of them saw."""
+    if previous is None or not previous.trained:
+        return {"compare": None, "compare_current": None, "compare_previous": None}
+    shared = {r["seed"] for r in results.records} & {r["seed"] for r in previous.records}
+    current = summarize_seeds([r for r in results.records if r["seed"] in shared]
+                              or results.records)
+    before = summarize_seeds([r for r in previous.records if r["seed"] in shared]
+                             or previous.records)
+    return {"compare": compare_seeds(current, before), "compare_current": current,
+            "compare_previous": before}
+
+
 def load_architecture(results_dir: Path, model_id: str) -> dict | None:
     path = architecture_path(results_dir, model_id)
     if not path.exists():
@@ -99,5 +116,5 @@ def load_results(course: Course, results_dir: Path, seeds: tuple[int, ...] | Non
     return [load_model(store, model, seeds_for(model, seeds)) for model in course]
 
 
-__all__ = ["ModelResults", "Preview", "RunState", "load_architecture", "load_results",
-           "load_model"]
+__all__ = ["ModelResults", "Preview", "RunState", "comparison_context", "load_architecture",
+           "load_model", "load_results"]
