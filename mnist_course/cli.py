@@ -188,11 +188,12 @@ def build_options(args: argparse.Namespace):
 
 def cmd_list(args: argparse.Namespace) -> int:
     from .courses import load_course
+    from .models.network import count_parameters
 
     course = load_course(args.course)
     width = max(len(m.id) for m in course)
     for model in course:
-        params = sum(p.numel() for p in model.network().parameters() if p.requires_grad)
+        params = count_parameters(model.network())
         print(f"{model.id:<{width}}  step {model.step}  {params:>6,} params  {model.title}")
     return 0
 

@@ -139,11 +139,6 @@ class CourseModel:
         return [{"type": "Module", "name": callable_name(self.build),
                  "source": build_source(self.build)}]
 
-    def layer_lines(self) -> list[str]:
-        from .models.blocks import describe_layer
-
-        return [describe_layer(layer) for layer in self.architecture or ()]
-
 
 def build_network(model: CourseModel):
     """Call a ``build=`` factory; anything but an ``nn.Module`` is a one-line error."""
@@ -386,16 +381,25 @@ def resolve_object(target: str) -> tuple[Any, str]:
     return getattr(module, name), f"{Path(file).name}:{name}"
 
 
+def analysis_environment():
+    """The one Jinja environment an Analysis is checked and rendered in: the report's
+    filters, an error for any undefined name, no HTML escaping (its filters escape)."""
+    import jinja2
+
+    from .report.format import FILTERS
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env.filters.update(FILTERS)
+    return env
+
+
 def check_analysis_template(model: CourseModel) -> None:
     """A template that does not parse, or names a variable the Analysis does not have,
     is one :class:`UsageError` line naming the model (before anything trains)."""
     import jinja2
     from jinja2 import meta
 
-    from .report.format import FILTERS
-
-    env = jinja2.Environment()
-    env.filters.update(FILTERS)
+    env = analysis_environment()
     try:  # a syntax error, or a filter that does not exist (found when it compiles)
         tree = env.parse(model.analysis)
         names = meta.find_undeclared_variables(tree)
@@ -415,6 +419,6 @@ def check_course(course: Course, models: Sequence[CourseModel] | None = None) ->
         check_analysis_template(model)
 
 
-__all__ = ["ANALYSIS_VARIABLES", "Course", "CourseModel", "DEFAULT_STEPS", "build_source",
-           "check_analysis_template", "check_course", "import_file",
-           "resolve_object", "where_in_student_code"]
+__all__ = ["ANALYSIS_VARIABLES", "Course", "CourseModel", "DEFAULT_STEPS",
+           "analysis_environment", "build_source", "check_analysis_template", "check_course",
+           "import_file", "resolve_object", "where_in_student_code"]

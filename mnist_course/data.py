@@ -8,60 +8,20 @@ hot path. Augmentation is applied to whole batches with ``F.affine_grid`` +
 
 from __future__ import annotations
 
-import math
 import os
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .errors import DataError
-from .mnist_files import IDX_MAGIC_IMAGES, RAW_FILES, _fix_hint, resolve_data_dir, verify_raw_files
+from .mnist_files import RAW_FILES, _fix_hint, resolve_data_dir, verify_raw_files
 from .recipe import Augmentation
 
 # Mean and standard deviation of the 60,000 training pixels after scaling to [0, 1].
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
-
-def read_idx(path: Path, expected_magic: int | None = None) -> torch.Tensor:
-    """Read one uncompressed IDX file (the MNIST format) into a uint8 tensor.
-
-    Header: 4-byte magic (0x00 0x00 0x08 ndim), then ``ndim`` big-endian int32 sizes.
-    Raises :class:`DataError` naming the file when it is truncated or malformed.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}; {_fix_hint(path.parent)}") from None
-    if len(raw) < 8:
-        raise DataError(f"{path} is truncated ({len(raw)} bytes); {_fix_hint(path.parent)}")
-    magic = struct.unpack(">i", raw[:4])[0]
-    if expected_magic is not None and magic != expected_magic:
-        raise DataError(
-            f"{path} has magic number {magic}, expected {expected_magic}: it is not an MNIST "
-            f"{'image' if expected_magic == IDX_MAGIC_IMAGES else 'label'} file; "
-            f"{_fix_hint(path.parent)}"
-        )
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(f"{path} is not an unsigned-byte IDX file; {_fix_hint(path.parent)}")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated inside its header; {_fix_hint(path.parent)}")
-    shape = struct.unpack(f">{ndim}i", raw[4:header])
-    expected = header + math.prod(shape)
-    if len(raw) != expected:
-        raise DataError(
-            f"{path} holds {len(raw)} bytes but its header promises {expected} "
-            f"(shape {tuple(shape)}): the file is truncated or corrupted; "
-            f"{_fix_hint(path.parent)}"
-        )
-    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(shape)
-
 
 def check_split(images: torch.Tensor, labels: torch.Tensor, count: int, split: str) -> None:
     """Shape, dtype and label checks for one split; raises :class:`DataError`."""

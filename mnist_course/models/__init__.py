@@ -60,14 +60,10 @@ def __getattr__(name: str):
     return course if fields[name] is None else getattr(course, fields[name])
 
 
-def model_ids() -> list[str]:
-    return builtin_course().ids()
-
-
 def get_model(model_id: str) -> CourseModel:
     """The course model with this id; an unknown id is a :class:`UsageError` listing them."""
     return builtin_course().get(model_id)
 
 
 __all__ = ["COURSE", "STEPS", "THREE_SEEDS", "CourseModel", "Recipe", "builtin_course",
-           "get_model", "model_ids", "FINAL_MODEL_ID", "LEAN_MODEL_ID"]
+           "get_model", "FINAL_MODEL_ID", "LEAN_MODEL_ID"]

@@ -96,13 +96,6 @@ def concept_page(concept: Concept) -> str:
     return f"concepts/{concept.slug}.md"
 
 
-def concept_by_slug(slug: str) -> Concept:
-    for concept in CONCEPTS:
-        if concept.slug == slug:
-            return concept
-    raise LookupError(f"no concept {slug!r}; known: {', '.join(c.slug for c in CONCEPTS)}")
-
-
 def concepts_used(model: CourseModel) -> list[Concept]:
     """The ideas ``model`` is built from, in the order the Concepts part teaches them."""
     return [concept for concept in CONCEPTS if concept.uses(model)]
@@ -294,6 +287,6 @@ CONCEPT_GLOBALS = {"concepts_used": concepts_used, "concept_page": concept_page,
 
 
 __all__ = ["CONCEPTS", "CONCEPTS_INDEX", "CONCEPT_GLOBALS", "Concept", "ConceptData",
-           "classifier_kernel", "concept_by_slug", "concept_context", "concept_page",
+           "classifier_kernel", "concept_context", "concept_page",
            "concepts_used", "introduced_by", "load_concept_data", "recalibration_summary",
            "removed_by", "worked_parameters", "worked_receptive_field"]

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from ..course import Course, CourseModel
+from ..course import Course, CourseModel, analysis_environment
 from ..errors import UsageError
 from ..models.pytorch_source import pytorch_source, recipe_source
 from ..recipe import Recipe
@@ -67,8 +67,7 @@ def relative(from_page: str, target: str) -> str:
 # ----------------------------------------------------------------------------------------
 # The Analysis: each model's own Jinja template over its measured summaries
 
-_ANALYSIS_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-_ANALYSIS_ENV.filters.update(FILTERS)
+_ANALYSIS_ENV = analysis_environment()  # the environment check_analysis_template checks in
 
 
 def tidy_prose(text: str) -> str:
