@@ -15,7 +15,8 @@ Each stage lives in its own module and this one only calls them in order:
 5. render: the pages, and a project's ``mkdocs.yml`` and ``WRITEUP.md``.
 
 The runs are read once, by one :class:`~mnist_course.runs.RunStore` shared by the stages.
-Nothing here imports torch: a ``--no-train`` build runs where torch is not installed.
+Torch is imported only by a stage that needs it: a ``--no-train`` build runs where torch is
+not installed.
 """
 
 from __future__ import annotations
