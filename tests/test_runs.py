@@ -105,3 +105,14 @@ def test_build_options_check_themselves_in_one_line():
     assert parse_seeds("2, 0 1") == (0, 1, 2)
     with pytest.raises(ValueError, match="seeds"):
         parse_seeds("-1")
+
+
+def test_every_training_job_gets_one_thread_however_many_run(tmp_path):
+    from mnist_course.build import Target
+    from mnist_course.jobs import THREADS_PER_JOB, train_command
+
+    for jobs in (1, 4):
+        command = train_command(get_model("s1_skeleton"), 2, BuildOptions(jobs=jobs),
+                                Target(tmp_path / "results", tmp_path / "docs"))
+        assert command[command.index("--threads") + 1] == str(THREADS_PER_JOB) == "1"
+        assert command[command.index("--seed") + 1] == "2"
