@@ -203,5 +203,7 @@ def load_trained(course_model, results_dir: Path, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-__all__ = ["StoredCheckpoint", "final_evaluation", "fit", "evaluate", "git_commit",
+# fit, evaluate and pick_device live in the engine and device modules; they are named here
+# too because callers have always imported them from this module.
+__all__ = ["StoredCheckpoint", "evaluate", "final_evaluation", "fit", "git_commit",
            "load_trained", "pick_device", "provenance", "run_course_model"]
