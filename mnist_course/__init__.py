@@ -12,8 +12,9 @@ The public API students use in their own assignments::
     mc.check_requirements(metrics)                    # the assignment's four checks
 
 A student's own course (their models, any ``nn.Module``) is an ``mc.Course`` of
-``mc.CourseModel``s in a file; ``mnist-course build --course FILE --out DIR`` trains it
-and writes its site and WRITEUP.md (see :mod:`mnist_course.course`).
+``mc.CourseModel``s in a file or a notebook; ``mnist-course build --course FILE --out DIR``
+or ``mc.build(COURSE, DIR)`` trains it and writes its site and WRITEUP.md (see
+:mod:`mnist_course.course` and :mod:`mnist_course.build_api`).
 
 Names that need torch are imported on first use, so ``import mnist_course`` (and the
 report layer, which never needs torch) stays light.
@@ -23,13 +24,17 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
-
+# ``mc.build`` is the function of build_api, while ``mnist_course.build`` is also a
+# submodule: importing a submodule the first time rebinds the package attribute of its
+# name, so the submodule is imported first (isort order), before the function takes it.
+from . import build as _build_module  # noqa: E402, F401
+from .build_api import BuildSummary, build  # noqa: E402
 from .course import Course, CourseModel  # noqa: E402
 from .courses import load_course  # noqa: E402
 from .errors import CourseError, DataError, ResultsError, UsageError  # noqa: E402
 from .recipe import Augmentation, Recipe  # noqa: E402
 from .summary import check_requirements, summarize, summarize_seeds  # noqa: E402
+from .version import __version__  # noqa: E402
 
 # public name -> module that defines it (imported lazily: these modules import torch).
 # receptive_field is not here: its module has the same name, and importing a submodule
@@ -49,7 +54,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Augmentation", "Course", "CourseError", "CourseModel", "DataError", "Recipe",
-    "ResultsError", "UsageError", "load_course",
+    "Augmentation", "BuildSummary", "Course", "CourseError", "CourseModel", "DataError", "Recipe",
+    "ResultsError", "UsageError", "build", "load_course",
     "__version__", "check_requirements", "summarize", "summarize_seeds", *_LAZY,
 ]

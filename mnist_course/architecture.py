@@ -13,7 +13,8 @@ from typing import Any
 
 from torch import nn
 
-from . import results as store
+import mnist_course.results as store
+
 from .layers import layer_summary
 from .models.network import has_linear_layer
 from .receptive_field import HEIGHT_AXIS_NOTE, receptive_field

@@ -45,6 +45,9 @@ class Target:
     course_file: str | None = None  # None: the built-in course
     preview: Preview | None = None
     project_dir: Path | None = None  # set: also write mkdocs.yml and WRITEUP.md there
+    # Train in the build's own process, one run at a time: the course exists only in
+    # memory (its classes in a notebook's cells), so a child process could not import it.
+    in_process: bool = False
 
 
 def plan_model(model: CourseModel, seeds: tuple[int, ...], options: BuildOptions,
@@ -67,8 +70,10 @@ def plan_model(model: CourseModel, seeds: tuple[int, ...], options: BuildOptions
     return pending, (f"{model.id:<13} " + "; ".join(parts)) if parts else ""
 
 
-def build_course(course: Course, target: Target, options: BuildOptions) -> int:
-    """Train, summarise and render ``course`` into ``target``; 0 when nothing failed."""
+def build_course(course: Course, target: Target, options: BuildOptions,
+                 tally: Tally | None = None) -> int:
+    """Train, summarise and render ``course`` into ``target``; 0 when nothing failed.
+    ``tally``, when given, is filled with what trained, was reused or failed."""
     started = time.perf_counter()
     selected = ([course.get(model_id) for model_id in options.only] if options.only
                 else list(course))
@@ -76,15 +81,16 @@ def build_course(course: Course, target: Target, options: BuildOptions) -> int:
     target.docs_dir.mkdir(parents=True, exist_ok=True)
     target.results_dir.mkdir(parents=True, exist_ok=True)
     with ResultsLock(target.results_dir):
-        return _build(course, target, options, selected, started)
+        return _build(course, target, options, selected, started,
+                      Tally() if tally is None else tally)
 
 
 def _build(course: Course, target: Target, options: BuildOptions,
-           selected: list[CourseModel], started: float) -> int:
+           selected: list[CourseModel], started: float, tally: Tally) -> int:
     from .report.project import write_project
     from .report.site import WriteLog, load_site, write_pages
 
-    tally, store = Tally(), RunStore(target.results_dir, target.preview)
+    store = RunStore(target.results_dir, target.preview)
     if target.preview:
         print(f"quick preview: {target.preview.describe()} per run, kept in "
               f"{target.results_dir}", flush=True)
@@ -124,17 +130,18 @@ def _build(course: Course, target: Target, options: BuildOptions,
     return 1 if tally.failed else 0
 
 
-def project_target(out_dir: str | Path, course_file: str | None, preview: Preview | None
-                   ) -> Target:
+def project_target(out_dir: str | Path, course_file: str | None, preview: Preview | None,
+                   in_process: bool = False) -> Target:
     """Where ``mnist-course build --out DIR`` puts things: DIR/results (or
-    DIR/results-preview for a quick preview), DIR/docs, and the project files in DIR."""
+    DIR/results-preview for a quick preview), DIR/docs, and the project files in DIR.
+    ``in_process``: the course is an object in memory, trained in this process."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder (it is created if missing)")
     results = out / (PREVIEW_RESULTS if preview else "results")
     return Target(results_dir=results, docs_dir=out / "docs",
                   course_file=str(Path(course_file).resolve()) if course_file else None,
-                  preview=preview, project_dir=out)
+                  preview=preview, project_dir=out, in_process=in_process)
 
 
-__all__ = ["PREVIEW_RESULTS", "Target", "build_course", "plan_model", "project_target"]
+__all__ = ["PREVIEW_RESULTS", "Tally", "Target", "build_course", "plan_model", "project_target"]

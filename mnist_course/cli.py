@@ -99,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check", help="check a network against the assignment, without training",
-        description="Instant checks of any nn.Module class or zero-argument function in a "
-                    "file: trainable parameters (fewer than 8,000), no nn.Linear, output "
+        description="Instant checks of an nn.Module class or zero-argument function in a "
+                    "file, named by its Python name (NAME in FILE.py:NAME is a class or "
+                    "function defined in the file, such as SmallNet; not a model id): "
+                    "trainable parameters (fewer than 8,000), no nn.Linear, output "
                     "of shape (2, 10) for a (2, 1, 28, 28) batch, and the receptive field "
                     "at the output against the 28-pixel digit; prints the layer summary "
                     "and the receptive-field table. Exit 0 when every check passes, 1 when "
@@ -108,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "the file).",
         epilog="Example: mnist-course check my_course.py:SmallNet --train --seeds 0,1,2")
     check.add_argument("target", metavar="FILE.py:NAME",
-                       help="a file and the nn.Module class (or function returning one) in it")
+                       help="a file and the name of an nn.Module class (or of a function "
+                            "returning one) defined in it, e.g. course.py:WithBatchNorm; "
+                            "NAME is a Python name in the file, not a model id")
     check.add_argument("--train", action="store_true",
                        help="also train it on full MNIST (the course's final recipe, or the "
                             "recipe of the CourseModel NAME names) and check the accuracy "

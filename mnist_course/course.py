@@ -32,6 +32,7 @@ import functools
 import hashlib
 import importlib.util
 import inspect
+import linecache
 import re
 import sys
 import textwrap
@@ -170,12 +171,16 @@ class Course:
     concepts: bool = False
     # How a reader rebuilds this course (shown on the pages); set by whoever loads it.
     build_command: str = "mnist-course build"
+    # Design sweeps (mnist_course.sweep.Sweep) whose candidates the site shows on a page of
+    # their own; their runs are under <results>/sweep/. A student's course has none.
+    sweeps: tuple = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
         steps = dict(DEFAULT_STEPS if self.steps is None else self.steps)
         object.__setattr__(self, "steps", dict(sorted(steps.items())))
         object.__setattr__(self, "step_notes", dict(self.step_notes))
+        object.__setattr__(self, "sweeps", tuple(self.sweeps))
         if self.final is None and self.models:
             object.__setattr__(self, "final", self.models[-1].id)
         problem = self._problem()
@@ -243,9 +248,12 @@ def callable_name(obj: Any) -> str:
 
 def _is_students_own(module: types.ModuleType | None) -> bool:
     """Code the student wrote: a module with a file outside Python, installed packages
-    and mnist_course itself (torch's and the library's code are versioned separately)."""
+    and mnist_course itself (torch's and the library's code are versioned separately),
+    or ``__main__`` (a notebook's or an interactive session's cells)."""
     if module is None:
         return False
+    if module.__name__ == "__main__":
+        return True
     name = module.__name__.split(".")[0]
     if name in sys.stdlib_module_names or name in ("torch", "torchvision", "mnist_course"):
         return False
@@ -253,11 +261,60 @@ def _is_students_own(module: types.ModuleType | None) -> bool:
     return bool(origin) and "site-packages" not in Path(origin).parts
 
 
-def _source_of(obj: Any) -> str:
+def _defining_class(lines: list[str], name: str, line: int | None) -> str | None:
+    """The ``class name`` statement (decorators included) in ``lines``: the one around
+    ``line`` when given, else the last one."""
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:
+        return None
+    found = [node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+             and node.name == name and (line is None or node.lineno <= line <= node.end_lineno)]
+    if not found:
+        return None
+    node = max(found, key=lambda n: n.lineno) if line is None else \
+        min(found, key=lambda n: n.end_lineno - n.lineno)  # the innermost around ``line``
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    return "".join(lines[start - 1:node.end_lineno])
+
+
+def cell_class_source(cls: type) -> str | None:
+    """The source of a class defined in a notebook cell or typed into IPython, which
+    :func:`inspect.getsource` cannot find (its module, ``__main__``, has no file). IPython
+    keeps every cell's text in :mod:`linecache` under the cell's file name: the cell is
+    the one its methods' code was compiled from, or for a class with no methods of its
+    own the latest cell that defines a class of its name."""
+    for value in vars(cls).values():
+        function = getattr(value, "__func__", getattr(value, "fget", value))
+        code = getattr(inspect.unwrap(function), "__code__", None) \
+            if callable(function) else None
+        if code is None:
+            continue
+        lines = linecache.getlines(code.co_filename)
+        source = _defining_class(lines, cls.__name__, code.co_firstlineno) if lines else None
+        if source:
+            return source
+    for filename in reversed(list(linecache.cache)):
+        if filename.startswith("<ipython-input-") or "ipykernel_" in filename:
+            source = _defining_class(linecache.getlines(filename), cls.__name__, None)
+            if source:
+                return source
+    return None
+
+
+def readable_source(obj: Any) -> str | None:
+    """The source text of a function or class (from its file, or its notebook cell), or
+    None when it truly cannot be read."""
     try:
         return textwrap.dedent(inspect.getsource(obj))
     except (OSError, TypeError):
-        return repr(obj)
+        source = cell_class_source(obj) if inspect.isclass(obj) else None
+        return textwrap.dedent(source) if source else None
+
+
+def _source_of(obj: Any) -> str:
+    source = readable_source(obj)
+    return repr(obj) if source is None else source
 
 
 def build_source(factory: Any) -> str:
@@ -272,12 +329,10 @@ def build_source(factory: Any) -> str:
         parts["partial arguments"] = repr((factory.args, sorted(factory.keywords.items())))
         factory = factory.func
     queue.append(factory)
-    try:
-        inspect.getsource(factory)
-    except (OSError, TypeError) as exc:
-        raise UsageError(f"cannot read the source of {callable_name(factory)} (defined in a "
-                         "notebook or typed interactively?): define it in a .py file, so that "
-                         "its runs are retrained exactly when its code changes") from exc
+    if readable_source(factory) is None:
+        raise UsageError(f"cannot read the source of {callable_name(factory)} (made by exec "
+                         "or type()?), and its runs are keyed on its code: define it in a .py "
+                         "file or a notebook cell")
     seen: set[int] = set()
     while queue:
         obj = queue.pop()
@@ -372,6 +427,12 @@ def resolve_object(target: str) -> tuple[Any, str]:
         raise UsageError(f"expected FILE.py:NAME (a file and a class or function in it), "
                          f"got {target!r}")
     module = import_file(file)
+    course = getattr(module, "COURSE", None)
+    if not hasattr(module, name) and isinstance(course, Course) and name in course.ids():
+        model = course.get(name)
+        built = callable_name(model.build) if model.build is not None else None
+        raise UsageError(f"{name!r} is a model id; give the class or function it is built "
+                         f"from" + (f": {file}:{built}" if built else " (a name in the file)"))
     if not hasattr(module, name):
         found = sorted(n for n, v in vars(module).items()
                        if not n.startswith("_") and (inspect.isclass(v) or inspect.isfunction(v))
@@ -381,25 +442,16 @@ def resolve_object(target: str) -> tuple[Any, str]:
     return getattr(module, name), f"{Path(file).name}:{name}"
 
 
-def analysis_environment():
-    """The one Jinja environment an Analysis is checked and rendered in: the report's
-    filters, an error for any undefined name, no HTML escaping (its filters escape)."""
-    import jinja2
-
-    from .report.format import FILTERS
-
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-    env.filters.update(FILTERS)
-    return env
-
-
 def check_analysis_template(model: CourseModel) -> None:
     """A template that does not parse, or names a variable the Analysis does not have,
     is one :class:`UsageError` line naming the model (before anything trains)."""
     import jinja2
     from jinja2 import meta
 
-    env = analysis_environment()
+    from .report.format import FILTERS
+
+    env = jinja2.Environment()
+    env.filters.update(FILTERS)
     try:  # a syntax error, or a filter that does not exist (found when it compiles)
         tree = env.parse(model.analysis)
         names = meta.find_undeclared_variables(tree)
@@ -414,11 +466,18 @@ def check_analysis_template(model: CourseModel) -> None:
 
 
 def check_course(course: Course, models: Sequence[CourseModel] | None = None) -> None:
-    """Everything that can be checked before training: the analysis templates."""
+    """Everything that can be checked before training: that every ``build=`` callable's
+    source can be read (its runs are keyed on it), then the analysis templates."""
+    for model in models or course.models:
+        if model.build is not None:
+            try:
+                build_source(model.build)
+            except UsageError as exc:
+                raise UsageError(f"course model {model.id}: {exc}") from None
     for model in models or course.models:
         check_analysis_template(model)
 
 
 __all__ = ["ANALYSIS_VARIABLES", "Course", "CourseModel", "DEFAULT_STEPS",
-           "analysis_environment", "build_source", "check_analysis_template", "check_course",
+           "build_source", "check_analysis_template", "check_course",
            "import_file", "resolve_object", "where_in_student_code"]

@@ -69,6 +69,28 @@ def train_one(model: CourseModel, seed: int, options: BuildOptions, target
     return label, None, load_metrics(metrics_path(target.results_dir, model.id, seed))
 
 
+def train_here(model: CourseModel, seed: int, target, data
+               ) -> tuple[str, str | None, dict | None]:
+    """Train one run in this process on ``data`` (MNIST, loaded once for the build);
+    returns (label, error line, record) like :func:`train_one`."""
+    from .course import where_in_student_code
+    from .errors import CourseError
+    from .runs import Preview
+    from .train import run_course_model
+
+    label = f"{model.id} seed {seed}"
+    preview = target.preview or Preview(None, None)
+    try:
+        record = run_course_model(model, data.subset(preview.train_subset, seed=seed),
+                                  target.results_dir, seed=seed, epochs=preview.epochs,
+                                  progress=False)
+    except CourseError as exc:
+        return label, str(exc), None
+    except Exception as exc:  # noqa: BLE001 - the student's code: one line, not a traceback
+        return label, where_in_student_code(exc), None
+    return label, None, record
+
+
 def longest_first(pending: list[tuple[CourseModel, int]], store: RunStore
                   ) -> list[tuple[CourseModel, int]]:
     """``pending`` ordered by the training time its last stored run took, longest first
@@ -85,14 +107,21 @@ def train_pending(pending: list[tuple[CourseModel, int]], options: BuildOptions,
     ``course_build.json`` for the Reproduce page."""
     if not pending:
         return
-    from tqdm.auto import tqdm
+    import warnings
+
+    with warnings.catch_warnings():  # a notebook without ipywidgets gets the text bar
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
 
     from .data import load_mnist
 
-    load_mnist(options.data_dir, download=True)  # fail once, clearly, before any child starts
-    jobs = min(options.jobs or default_jobs(options.device), len(pending))
-    print(f"training {len(pending)} run(s), {jobs} at a time, {THREADS_PER_JOB} thread(s) "
-          "each", flush=True)
+    data = load_mnist(options.data_dir, download=True)  # fails once, clearly, before any run
+    jobs = 1 if target.in_process else min(options.jobs or default_jobs(options.device),
+                                           len(pending))
+    print(f"training {len(pending)} run(s) in this process, one at a time (the course's "
+          "classes are in memory, so no other process can import them)" if target.in_process
+          else f"training {len(pending)} run(s), {jobs} at a time, {THREADS_PER_JOB} "
+               "thread(s) each", flush=True)
     started_at, wall_start = datetime.now(timezone.utc), time.perf_counter()
     build = {"started_at": started_at.isoformat(timespec="seconds"), "wall_seconds": 0.0,
              "runs": [], "failed": [], "planned": len(pending), "jobs": jobs,
@@ -100,14 +129,23 @@ def train_pending(pending: list[tuple[CourseModel, int]], options: BuildOptions,
              "device": options.device}
     if target.preview:
         build["preview"] = target.preview.describe()
+    progress = options.progress  # None: a bar on a terminal only
     bar = tqdm(total=len(pending), unit="run", desc="course runs", leave=False,
-               disable=not sys.stderr.isatty())
+               disable=not (sys.stderr.isatty() if progress is None else progress))
+    if target.in_process:
+        from .device import pick_device
+
+        data = data.to(pick_device(options.device))
+    ordered = longest_first(pending, store)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(train_one, model, seed, options, target): (model, seed)
-                   for model, seed in longest_first(pending, store)}
-        for future in as_completed(futures):
-            model, seed = futures[future]
-            label, error, record = future.result()
+        if target.in_process:  # in this thread: an interrupt stops the one training
+            finished = (((model, seed), train_here(model, seed, target, data))
+                        for model, seed in ordered)
+        else:
+            futures = {pool.submit(train_one, model, seed, options, target): (model, seed)
+                       for model, seed in ordered}
+            finished = ((futures[future], future.result()) for future in as_completed(futures))
+        for (model, seed), (label, error, record) in finished:
             bar.update(1)
             if error:
                 store.forget(model.id, seed)  # a failed run may have written its record
@@ -129,4 +167,4 @@ def train_pending(pending: list[tuple[CourseModel, int]], options: BuildOptions,
 
 
 __all__ = ["THREADS_PER_JOB", "Tally", "default_jobs", "longest_first", "train_command",
-           "train_one", "train_pending"]
+           "train_here", "train_one", "train_pending"]

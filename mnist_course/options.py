@@ -42,6 +42,7 @@ class BuildOptions:
     no_notebook: bool = False  # never execute the reuse notebook
     epochs: int | None = None  # a quick preview: every run trains this many epochs
     train_subset: int | None = None  # a quick preview: every run trains on N images
+    progress: bool | None = None  # a bar of the runs; None: on a terminal only
 
     def __post_init__(self) -> None:
         if self.no_train and self.retrain:

@@ -28,6 +28,7 @@ import matplotlib
 import numpy as np
 from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from .results import atomic_write_bytes
@@ -40,7 +41,10 @@ matplotlib.rcParams["svg.hashsalt"] = HASH_SALT
 # Series colours (Okabe-Ito, readable for colour-blind eyes, then a wine red): the lines of
 # one chart take them in order. Black is kept out of every series: it is the bar's colour.
 SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#882255")
-SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X")  # a second cue besides the colour
+# A second cue besides the colour, one per line of a panel of up to twelve; past the seven
+# colours the lines are dashed, so no two lines share a colour, a marker and a dash.
+SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "p", "h", "*")
+SERIES_DASHES = ("-", "--", ":")
 # One colour per course step, on every figure.
 STEP_COLOURS = {1: "#0072B2", 2: "#E69F00", 3: "#009E73"}
 OTHER_COLOUR = "#555555"  # a model whose step is unknown
@@ -392,25 +396,36 @@ def _step_label(step: int | None, step_names: dict[int, str]) -> str:
     return f"step {step}: {step_names[step]}" if step in step_names else "other"
 
 
-def _place_labels(ax, points: list[tuple[float, float, str]], fontsize: float = SMALL_TEXT
-                  ) -> list[tuple[float, float]]:
-    """Offsets (in points) for labels right of each point, nudged apart vertically so
-    models with the same parameter count do not print over each other."""
-    height = 1.5 * fontsize  # a line of text, in points
-    figure_dpi = ax.figure.dpi
-    placed: list[tuple[float, float, float]] = []  # x, y, width of placed labels (points)
+def _place_labels(ax, points: list[tuple[float, float, float, float, str]],
+                  fontsize: float = SMALL_TEXT) -> list[tuple[float, float]]:
+    """Offsets (in points) for labels right of each point (x, mean, low, high, text),
+    nudged up or down, the nearest free place first, so that no label prints over another
+    label, another model's marker or its error bar."""
+    height = 1.4 * fontsize  # a line of text, in points
+    scale = 72.0 / ax.figure.dpi
+
+    def box(x: float, y: float) -> tuple[float, float]:
+        px, py = ax.transData.transform((x, y)) * scale
+        return px, py
+
+    # Every marker with its error bar, as boxes (x0, x1, y0, y1) in points.
+    obstacles = []
+    for x, _, low, high, _ in points:
+        px, p_low = box(x, low)
+        _, p_high = box(x, high)
+        obstacles.append((px - 5, px + 5, p_low - 5, p_high + 5))
+    placed: list[tuple[float, float, float, float]] = []
     offsets = []
-    for x, y, text in points:
-        px, py = ax.transData.transform((x, y)) * 72.0 / figure_dpi
-        width = 0.62 * fontsize * len(text)
-        dy = 0.0
-        for _ in range(40):
-            clash = [p for p in placed if abs(p[0] - px) < max(width, p[2]) + 6
-                     and abs(p[1] - (py + dy)) < height]
-            if not clash:
+    for x, y, _, _, text in points:
+        px, py = box(x, y)
+        width = 0.6 * fontsize * len(text)
+        for step in range(60):
+            dy = height * (step + 1) // 2 * (1 if step % 2 else -1) if step else 0.0
+            label = (px + 6, px + 6 + width, py + dy - height / 2, py + dy + height / 2)
+            if not any(label[0] < o[1] and o[0] < label[1] and label[2] < o[3]
+                       and o[2] < label[3] for o in placed + obstacles):
                 break
-            dy = max(p[1] for p in clash) + height - py
-        placed.append((px, py + dy, width))
+        placed.append(label)
         offsets.append((6.0, dy))
     return offsets
 
@@ -453,10 +468,12 @@ def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[
                     fmt="o", color=colour, markersize=6, capsize=3, label=label, zorder=3)
     figure.draw_without_rendering()  # settle the layout: labels are placed in page units
     ordered = sorted(points, key=lambda p: (p[1], p[0]))
-    offsets = _place_labels(ax, [(p[0], p[1], p[4]) for p in ordered])
+    offsets = _place_labels(ax, [(p[0], p[1], p[2], p[3], p[4]) for p in ordered])
     for point, (dx, dy) in zip(ordered, offsets, strict=True):
         ax.annotate(point[4], (point[0], point[1]), xytext=(dx, dy), textcoords="offset points",
                     va="center", fontsize=SMALL_TEXT, color="#222222",
+                    bbox={"boxstyle": "square,pad=0.05", "facecolor": "white",
+                          "edgecolor": "none", "alpha": 0.8},  # lines beneath stay behind
                     arrowprops={"arrowstyle": "-", "color": "#999999", "linewidth": 0.6}
                     if dy else None)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -466,6 +483,14 @@ def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[
                  "(point: mean over the model's seeds; bar: lowest to highest seed)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
     return figure
+
+
+def series_style(index: int) -> tuple[str, str, str]:
+    """Colour, marker and line style of the ``index``-th line of a panel: the colours in
+    turn, then again dashed; every line its own marker (see :data:`SERIES_MARKERS`)."""
+    colours = len(SERIES_COLOURS)
+    return (SERIES_COLOURS[index % colours], SERIES_MARKERS[index % len(SERIES_MARKERS)],
+            SERIES_DASHES[(index // colours) % len(SERIES_DASHES)])
 
 
 def _seed_band(runs: list[dict]) -> tuple[list[int], list[float], list[float], list[float]]:
@@ -506,12 +531,11 @@ def accuracy_all_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, i
             epochs, mean, low, high = _seed_band(runs)
             later += low[1:]
             first += low[:1]
-            colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
+            colour, marker, dash = series_style(index)
             if len(runs) > 1:
                 ax.fill_between(epochs, low, high, color=colour, alpha=0.15, linewidth=0)
             ax.plot(epochs, mean, color=colour, linewidth=1.5, markersize=3.5,
-                    marker=SERIES_MARKERS[index % len(SERIES_MARKERS)],
-                    label=_runs_label(model_id, runs))
+                    marker=marker, linestyle=dash, label=_runs_label(model_id, runs))
         _bar_line(ax, label=ax is axes[0, 0])
         label = _step_label(step, step_names)
         ax.set_title(label[0].upper() + label[1:], loc="left")
@@ -523,6 +547,67 @@ def accuracy_all_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, i
     figure.suptitle("Test accuracy per epoch, one panel per step\n"
                     "(line: mean over the model's seeds; band: lowest to highest seed)"
                     + ("\n" + _clipped_note(lower) if clipped or min(first) < lower else ""))
+    return figure
+
+
+LAST_EPOCHS_COLUMNS = 3  # panels per row of the last-epochs figure
+
+
+@_styled
+def last_epochs_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int],
+                       step_names: dict[int, str], step: int) -> Figure | None:
+    """The last epochs, where the bar is decided, of every model of ``step``: one small
+    panel per model (in course order), each seed its own line, the bar drawn, all panels
+    on one zoomed accuracy axis so a tenth of a percent shows."""
+    models = [(model_id, sorted(runs, key=lambda r: r["seed"]))
+              for model_id, runs in runs_by_model.items()
+              if _step_of(model_id, runs, steps) == step]
+    if not models:
+        return None
+    windows = {model_id: [run["epochs"][-LAST_EPOCHS:] for run in runs]
+               for model_id, runs in models}
+    values = [e["test_accuracy"] for window in windows.values() for seed in window
+              for e in seed] + [ACCURACY_BAR]
+    lower = max(math.floor(min(values) * 20 - 1) / 20, ACCURACY_BAR - 1.0)
+    upper = math.ceil(max(values) * 20 + 1) / 20
+    rows = math.ceil(len(models) / LAST_EPOCHS_COLUMNS)
+    figure, axes = _new_figure(0.9 + 1.75 * rows, rows=rows, cols=LAST_EPOCHS_COLUMNS,
+                               sharex=True, sharey=True)
+    seeds = sorted({run["seed"] for _, runs in models for run in runs})
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for ax, (model_id, runs) in zip(axes.flat, models, strict=False):
+        ax.set_visible(True)
+        ax.axhspan(lower, ACCURACY_BAR, color="#D55E00", alpha=0.07, linewidth=0)
+        _bar_line(ax, label=False)
+        for run, window in zip(runs, windows[model_id], strict=True):
+            index = seeds.index(run["seed"])
+            ax.plot([e["epoch"] for e in window], [e["test_accuracy"] for e in window],
+                    color=SERIES_COLOURS[index % len(SERIES_COLOURS)], linewidth=1.3,
+                    marker=SERIES_MARKERS[index % len(SERIES_MARKERS)], markersize=3.5,
+                    label=f"seed {run['seed']}")
+        lowest = min(e["test_accuracy"] for window in windows[model_id] for e in window)
+        ax.set_title(f"{model_id}\n{runs[0]['params']:,} params, lowest {lowest:.2f} %",
+                     fontsize=SMALL_TEXT)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, 0].set_ylim(lower, upper)
+    axes[0, 0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1f}"))
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test accuracy (%)")
+    for ax in list(axes.flat)[max(0, len(models) - LAST_EPOCHS_COLUMNS):len(models)]:
+        ax.set_xlabel("epoch")  # the lowest panel of each column, above any empty slot
+        ax.xaxis.set_tick_params(labelbottom=True)
+    handles = [Line2D([], [], color=SERIES_COLOURS[k % len(SERIES_COLOURS)],
+                      marker=SERIES_MARKERS[k % len(SERIES_MARKERS)], markersize=3.5,
+                      linewidth=1.3, label=f"seed {seed}") for k, seed in enumerate(seeds)]
+    handles.append(Line2D([], [], color=BAR_COLOUR, linestyle="--", linewidth=1.2,
+                          label=f"bar: {ACCURACY_BAR:.2f} %"))
+    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    clipped = min(values) < lower
+    label = _step_label(step, step_names)
+    figure.suptitle(f"The last {LAST_EPOCHS} epochs of every model of {label}\n"
+                    "(each line one seed; shaded: below the "
+                    "bar)" + ("\n" + _clipped_note(lower) if clipped else ""))
     return figure
 
 
@@ -562,8 +647,8 @@ def final_seeds_figure(runs: list[dict]) -> Figure | None:
 def draw_course_figures(records_by_model: dict[str, list[dict]], steps: dict[str, int],
                         step_names: dict[int, str],
                         final_id: str) -> dict[str, Figure]:
-    """The figures comparing models: ``params_vs_accuracy``, ``test_accuracy_all`` and
-    ``final_seeds``.
+    """The figures comparing models: ``params_vs_accuracy``, ``test_accuracy_all``,
+    ``last_epochs`` (the final model's step, zoomed on its last epochs) and ``final_seeds``.
 
     ``records_by_model`` maps model id to its runs (in course order), ``steps`` model id
     to step. Failed runs are skipped; a figure with nothing to draw is left out.
@@ -574,6 +659,8 @@ def draw_course_figures(records_by_model: dict[str, list[dict]], steps: dict[str
     figures = {
         "params_vs_accuracy": params_vs_accuracy_figure(runs_by_model, steps, step_names),
         "test_accuracy_all": accuracy_all_figure(runs_by_model, steps, step_names),
+        "last_epochs": last_epochs_figure(runs_by_model, steps, step_names,
+                                          steps.get(final_id)),
         "final_seeds": final_seeds_figure(runs_by_model.get(final_id, [])),
     }
     return {key: figure for key, figure in figures.items() if figure is not None}
@@ -592,7 +679,8 @@ def course_figures(records_by_model: dict[str, list[dict]], steps: dict[str, int
 FILE_NAMES = {
     "curves": "curves.svg", "lr": "lr.svg", "misclassified": "misclassified.png",
     "confusion": "confusion.svg", "params_vs_accuracy": "params_vs_accuracy.svg",
-    "test_accuracy_all": "test_accuracy_all.svg", "final_seeds": "final_seeds.svg",
+    "test_accuracy_all": "test_accuracy_all.svg", "last_epochs": "last_epochs.svg",
+    "final_seeds": "final_seeds.svg",
 }
 
 

@@ -128,6 +128,10 @@ mnist-course build --course course.py --out report  # the real runs (every seed,
 mkdocs serve -f report/mkdocs.yml                   # the site; report/WRITEUP.md to hand in
 ```
 
+A preview writes its own write-up, `report/WRITEUP-preview.md`; only the real runs write
+`report/WRITEUP.md`. In a notebook, `mc.build(COURSE, "report")` does the same as the
+build command (its options as keyword arguments).
+
 A run is reused while its network's code, its recipe and its seed are unchanged: editing a
 Target or an Analysis retrains nothing, editing one class retrains the models built from it.
 '''

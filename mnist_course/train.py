@@ -23,7 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import results as store
+import mnist_course.results as store
+
 from .data import MNISTData
 from .device import device_name, pick_device
 from .engine import evaluate, fit
@@ -75,7 +76,7 @@ def git_commit() -> str | None:
 def provenance(device: torch.device) -> dict[str, Any]:
     import torchvision
 
-    from . import __version__
+    from .version import __version__
 
     return {
         "package": f"mnist_course {__version__}",

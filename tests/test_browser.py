@@ -1,41 +1,70 @@
-"""The built site in headless Chromium: pages load, navigation works, every image shows,
-formulas render, and no page asks any host but the site's own or logs a console error."""
+"""The built site in headless Chromium: pages load, navigation works, every image shows and
+opens full size, formulas render, numbers keep their unit on their line, and no page asks
+any host but the site's own or logs a console error."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import fake_record
 from report_fixtures import write_fixture_results
 from test_report import copy_docs, mkdocs_build, render
 
 from mnist_course.models import COURSE
 from mnist_course.report.concepts import CONCEPTS, concept_page
+from mnist_course.results import metrics_path, write_json
+from mnist_course.sweep import sweep_results_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def served_site(tmp_path_factory):
+def write_sweep_runs(results: Path) -> None:
+    """A candidate of each sweep with runs (one failing seed), so the sweep tables are full."""
+    for sweep in COURSE.sweeps:
+        for seed, last in zip(sweep.seed_order[:2], (99.45, 99.38), strict=True):
+            tests = [98.0 + 0.1 * i for i in range(10)] + [last + 0.01 * i for i in range(5)]
+            write_json(metrics_path(sweep_results_dir(results), sweep.candidates[0].id, seed),
+                       fake_record(sweep.candidates[0].id, seed, tests))
+
+
+def need_browser() -> None:
+    """Skip unless Debian's Chromium and Playwright's Python package are installed."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (install Debian's chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+
+
+@contextlib.contextmanager
+def served(directory: Path) -> Iterator[str]:
+    """``directory`` over HTTP on a free port of 127.0.0.1; yields its URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=directory)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a free port
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def served_site(tmp_path_factory):
+    need_browser()
     root = tmp_path_factory.mktemp("browser")
     write_fixture_results(root / "results")
+    write_sweep_runs(root / "results")
     docs = copy_docs(root / "docs")
     assert render(root / "results", docs) == 0
     assert mkdocs_build(root, docs).returncode == 0
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root / "site")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)  # a free port
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield {"url": f"http://127.0.0.1:{server.server_address[1]}/", "site": root / "site"}
-    server.shutdown()
+    with served(root / "site") as url:
+        yield {"url": url, "site": root / "site"}
     shutil.rmtree(root / "site", ignore_errors=True)
 
 
@@ -129,7 +158,7 @@ def test_formulas_render_as_mathml(served_site, browser):
 
 def site_pages(served_site) -> list[str]:
     """Every generated page of the built site, as URLs."""
-    pages = ["", "comparison/", "reproduce/", "concepts/"]
+    pages = ["", "comparison/", "reproduce/", "concepts/", "step-3/sweep/"]
     pages += [concept_page(concept).removesuffix(".md") + "/" for concept in CONCEPTS]
     for model in COURSE:
         pages.append(f"step-{model.step}/")
@@ -156,3 +185,63 @@ def test_tables_fit_titles_differ_and_no_template_reaches_a_page(served_site, br
         assert page.title() not in titles, (url, titles.get(page.title()))
         titles[page.title()] = url
     page.close()
+
+
+def test_every_figure_opens_full_size(served_site, browser):
+    """On a phone a figure is shrunk to the column: each one is a link to its own file."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    figures = 0
+    for url in site_pages(served_site):
+        page.goto(url, wait_until="networkidle")
+        unlinked = page.evaluate(
+            "Array.from(document.querySelectorAll('article img'))"
+            ".filter(i => { const a = i.closest('a'); return !a || a.href !== i.src; })"
+            ".map(i => i.src)")
+        assert unlinked == [], (url, unlinked)
+        figures += page.locator("article img").count()
+    assert figures >= 20
+    page.goto(served_site["url"] + "comparison/", wait_until="networkidle")
+    image = page.locator("article figure img").first
+    source = image.evaluate("i => i.src")
+    with page.expect_navigation():
+        image.click()
+    assert page.url == source and source.endswith(".svg")
+    page.close()
+
+
+# Text nodes in table cells where a unit ("%", "points") or a "±" sits on a line below the
+# number it belongs to: the unit's first character is lower than the number's last digit.
+UNITS_ON_THEIR_OWN_LINE = """() => {
+  const found = [];
+  const walker = document.createTreeWalker(document.querySelector('article'),
+                                           NodeFilter.SHOW_TEXT);
+  const pattern = /\\d(\\s*)(%|points?\\b|±)/g;
+  const box = (node, at) => { const range = document.createRange();
+    range.setStart(node, at); range.setEnd(node, at + 1);
+    return range.getBoundingClientRect(); };
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.parentElement.closest('td, th')) continue;
+    const text = node.textContent;
+    for (const match of text.matchAll(pattern)) {
+      const digit = box(node, match.index);
+      const unit = box(node, match.index + 1 + match[1].length);
+      if (unit.top > digit.top + 2)
+        found.push(text.slice(Math.max(0, match.index - 8), match.index + match[0].length));
+    }
+  }
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_numbers_keep_their_unit_on_their_line(served_site, browser, width):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    wrapped = {}
+    for url in site_pages(served_site):
+        page.goto(url, wait_until="networkidle")
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        found = page.evaluate(UNITS_ON_THEIR_OWN_LINE)
+        if found:
+            wrapped[url] = found
+    page.close()
+    assert wrapped == {}

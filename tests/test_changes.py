@@ -1,8 +1,18 @@
-"""'What changed' lines up layers by their place in the network, not by their text."""
+"""'What changed' lines up layers by their place in the network, not by their text, and says
+recipe changes in words."""
+
+from dataclasses import replace
 
 from mnist_course.models import get_model
 from mnist_course.models.blocks import Conv, GlobalAvgPool, MaxPool
-from mnist_course.report.changes import layer_diff, model_changes
+from mnist_course.recipe import Augmentation, Recipe
+from mnist_course.report.changes import (
+    RECIPE_WORDS,
+    change_words,
+    layer_diff,
+    model_changes,
+    recipe_changes,
+)
 
 
 def test_narrowed_layers_are_changed_not_added_and_removed():
@@ -37,3 +47,47 @@ def test_gap_replacing_a_squeeze_is_a_removal_and_an_addition():
 def test_batch_norm_and_dropout_changes_are_named():
     rows = layer_diff((Conv(8),), (Conv(8, batch_norm=True, dropout=0.05),))
     assert rows[0].text == "3x3 conv: batch norm added, dropout 0.05 added"
+
+
+def _recipe_fields(data: dict, prefix: str = "") -> list[str]:
+    names = []
+    for key, value in data.items():
+        names += _recipe_fields(value, f"{prefix}{key}.") if isinstance(value, dict) else [
+            prefix + key]
+    return names
+
+
+def test_every_recipe_field_has_words_and_none_is_left_raw():
+    fields = _recipe_fields(Recipe().to_dict())
+    assert sorted(RECIPE_WORDS) == sorted(fields)
+    for name in fields:
+        text = change_words(name, 1, 2)
+        assert "recipe field" not in text and "_" not in text and "." not in text, name
+
+
+def test_recipe_changes_read_as_words():
+    assert model_changes(get_model("s3_final"), get_model("s3_weight_decay")).recipe == [
+        "batch-norm statistics recomputed on 10,000 training images (before each test)"]
+    assert model_changes(get_model("s3_onecycle"), get_model("s3_augment")).recipe == [
+        "learning rate 0.1 instead of 0.01 (with one-cycle, its peak)",
+        "learning-rate schedule: one-cycle",
+        "the one-cycle ends after epoch 12 (later epochs keep its final rate)"]
+    base = Recipe()
+    changed = replace(base, ema_decay=0.999, beta1=0.7, label_smoothing=0.1, batch_size=64,
+                      augmentation=Augmentation(rotation=7.0, translate=0.1))
+    assert recipe_changes(base.to_dict(), changed.to_dict()) == [
+        "batches of 64 images instead of 128",
+        "Adam's beta1 0.7 instead of 0.9 (the decay of the gradient's running mean)",
+        "training images rotated by up to ±7°",
+        "training images shifted by up to ±10 % (of their size, along each axis)",
+        "label smoothing 0.1 (that share of each target spread over the other digits)",
+        "weights averaged with decay 0.999 (the average is what is tested)"]
+    assert change_words("anneal_epochs", 12, 11) == (
+        "the one-cycle ends after epoch 11 instead of 12 (later epochs keep its final rate)")
+    # Turned off, an option says what is used instead.
+    assert recipe_changes(changed.to_dict(), base.to_dict())[-1] == (
+        "the last weights tested (no averaging)")
+
+
+def test_a_field_the_table_does_not_know_still_reads():
+    assert change_words("warp_drive", 0, 3) == "recipe field warp_drive: 0 → 3"

@@ -161,7 +161,8 @@ def test_course_figures_are_valid_and_byte_identical_on_rerun(tmp_path):
 
     records, steps = course_records()
     first = course_figures(records, steps, STEPS, "s3_final", tmp_path)
-    assert set(first) == {"params_vs_accuracy", "test_accuracy_all", "final_seeds"}
+    assert set(first) == {"params_vs_accuracy", "test_accuracy_all", "last_epochs",
+                          "final_seeds"}
     for path in first.values():
         assert path.suffix == ".svg"
         check_file(path)
@@ -310,9 +311,10 @@ def test_accuracy_of_every_model_is_one_panel_per_step():
         models = [line for line in ax.get_lines()
                   if list(line.get_ydata()) != [ACCURACY_BAR, ACCURACY_BAR]]
         expected = [model_id for model_id, model_step in steps.items() if model_step == step]
-        # One line per model, each its own colour and marker.
+        # One line per model, each its own marker, and its own colour and dash.
         assert [line.get_label().split()[0] for line in models] == expected
-        assert len({to_hex(line.get_color()) for line in models}) == len(models)
+        assert len({(to_hex(line.get_color()), line.get_linestyle()) for line in models}
+                   ) == len(models)
         assert len({line.get_marker() for line in models}) == len(models)
         # The label says what the line is: a mean over seeds, or the one seed there is.
         for line in models:
@@ -358,3 +360,36 @@ def test_confusion_colour_bar_is_labelled_in_plain_counts():
     bar = figure.axes[1]  # the colour bar's axes
     labels = [label.get_text() for label in bar.get_yticklabels()]
     assert labels == [str(t) for t in colour_bar_ticks(max(worst, 2))]
+
+
+def test_twelve_models_in_a_panel_are_told_apart():
+    from mnist_course.plots import series_style
+
+    styles = [series_style(index) for index in range(12)]
+    assert len({marker for _, marker, _ in styles}) == 12
+    assert len({(colour, dash) for colour, _, dash in styles}) == 12
+
+
+def test_last_epochs_are_one_zoomed_panel_per_model_of_the_final_step():
+    from mnist_course.plots import draw_course_figures
+    from mnist_course.summary import ACCURACY_BAR, LAST_EPOCHS
+
+    records, steps = course_records()
+    figure = draw_course_figures(records, steps, STEPS, "s3_final")["last_epochs"]
+    panels = [ax for ax in figure.axes if ax.get_visible()]
+    expected = [model_id for model_id, step in steps.items() if step == 3]
+    assert [ax.get_title().split("\n")[0] for ax in panels] == expected
+    low, high = panels[0].get_ylim()
+    assert high - low <= 1.5  # tenths of a percent apart are visible
+    for ax, model_id in zip(panels, expected, strict=True):
+        runs = [r for r in records[model_id] if r["status"] == "complete"]
+        lines = [line for line in ax.get_lines()
+                 if list(line.get_ydata()) != [ACCURACY_BAR, ACCURACY_BAR]]
+        assert len(lines) == len(runs) and len(lines) < len(ax.get_lines())  # + the bar
+        for line, run in zip(lines, sorted(runs, key=lambda r: r["seed"]), strict=True):
+            last = run["epochs"][-LAST_EPOCHS:]
+            assert list(line.get_xdata()) == [e["epoch"] for e in last]
+            assert list(line.get_ydata()) == [e["test_accuracy"] for e in last]
+            assert low <= min(line.get_ydata()) and max(line.get_ydata()) <= high
+        lowest = min(e["test_accuracy"] for r in runs for e in r["epochs"][-LAST_EPOCHS:])
+        assert ax.get_title().endswith(f"lowest {lowest:.2f} %")

@@ -39,6 +39,7 @@ def _collect() -> Course:
         step_notes={step: _step_note(step) for step in STEP_MODULES},
         concepts=True,
         build_command="python scripts/build_report.py",
+        sweeps=tuple(importlib.import_module(".sweeps", __name__).SWEEPS.values()),
     )
 
 

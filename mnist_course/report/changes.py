@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,17 +90,118 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def recipe_diff(previous: dict[str, Any], current: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(field, before, after) for every recipe field that differs."""
-    before, after = _flatten(previous), _flatten(current)
-    return [(name, _show(before.get(name)), _show(after.get(name)))
-            for name in sorted(set(before) | set(after)) if before.get(name) != after.get(name)]
-
-
 def _show(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return "–" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class FieldWords:
+    """How one recipe field reads: ``phrase`` with its value (``{}``) in words and a
+    ``note`` after it, the words for its "off" value (the default that means "not used"),
+    and how a value is written."""
+
+    phrase: str  # "label smoothing {}"
+    off_value: Any = None  # the value that means the option is not used (None: none)
+    off: str = ""  # the words for it: "no label smoothing"
+    value: Callable[[Any], str] = _show
+    note: str = ""  # what the value means, said after it (and after "instead of ...")
+
+    def state(self, value: Any, instead_of: Any = None) -> str:
+        """The field at ``value`` in words; with ``instead_of``, the value it replaced."""
+        if self.off_value is not None and value == self.off_value:
+            return self.off
+        was = "" if instead_of is None else f" instead of {self.value(instead_of)}"
+        return self.phrase.format(self.value(value)) + was + (
+            f" ({self.note})" if self.note else "")
+
+
+def _thousands(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else _show(value)
+
+
+def _percent(value: Any) -> str:
+    return f"{value * 100:g} %" if isinstance(value, int | float) else _show(value)
+
+
+def _degrees(value: Any) -> str:
+    return f"{value:g}°" if isinstance(value, int | float) else _show(value)
+
+
+_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
+_SCHEDULES = {"none": "none", "step": "step decay", "plateau": "reduce on plateau",
+              "onecycle": "one-cycle"}
+
+# Every field of :class:`mnist_course.recipe.Recipe` (augmentation fields as
+# ``augmentation.NAME``), in words; tests/test_changes.py checks that none is missing.
+RECIPE_WORDS: dict[str, FieldWords] = {
+    "epochs": FieldWords("trained for {} epochs"),
+    "batch_size": FieldWords("batches of {} images", value=_thousands),
+    "optimizer": FieldWords("the {} optimizer", value=lambda v: _OPTIMIZERS.get(v, _show(v))),
+    "lr": FieldWords("learning rate {}", note="with one-cycle, its peak"),
+    "momentum": FieldWords("SGD momentum {}", 0.0, "SGD without momentum"),
+    "beta1": FieldWords("Adam's beta1 {}", note="the decay of the gradient's running mean"),
+    "beta2": FieldWords("Adam's beta2 {}",
+                        note="the decay of the squared gradient's running mean"),
+    "nesterov": FieldWords("Nesterov momentum", False, "plain (not Nesterov) momentum"),
+    "weight_decay": FieldWords("weight decay {}", 0.0, "no weight decay"),
+    "schedule": FieldWords("learning-rate schedule: {}", "none",
+                           "a constant learning rate (no schedule)",
+                           value=lambda v: _SCHEDULES.get(v, _show(v))),
+    "step_size": FieldWords("step schedule: the rate drops every {} epochs"),
+    "gamma": FieldWords("the schedule multiplies the rate by {} at each drop"),
+    "patience": FieldWords("plateau schedule: the rate drops after {} epochs",
+                           note="epochs in a row without improvement"),
+    "warmup_fraction": FieldWords("one-cycle: the rate peaks {} of the way through the cycle",
+                                  value=_percent),
+    "div_factor": FieldWords("one-cycle: the rate starts at the peak divided by {}"),
+    "final_div_factor": FieldWords("one-cycle: the rate ends at its start divided by {}"),
+    "augmentation.rotation": FieldWords("training images rotated by up to ±{}", 0.0,
+                                        "no rotation of the training images", _degrees),
+    "augmentation.translate": FieldWords("training images shifted by up to ±{}", 0.0,
+                                         "no shift of the training images", _percent,
+                                         "of their size, along each axis"),
+    "augmentation.scale": FieldWords("training images scaled by up to ±{}", 0.0,
+                                     "no scaling of the training images", _percent),
+    "augmentation.shear": FieldWords("training images sheared by up to ±{}", 0.0,
+                                     "no shear of the training images", _degrees),
+    "label_smoothing": FieldWords("label smoothing {}", 0.0, "no label smoothing",
+                                  note="that share of each target spread over the other "
+                                       "digits"),
+    "anneal_epochs": FieldWords("the one-cycle ends after epoch {}", 0,
+                                "the one-cycle spans every epoch",
+                                note="later epochs keep its final rate"),
+    "bn_recalibration": FieldWords("batch-norm statistics recomputed on {} training images",
+                                   0, "batch norm tested with its running averages (no "
+                                   "recomputation)", _thousands, "before each test"),
+    "ema_decay": FieldWords("weights averaged with decay {}", 0.0,
+                            "the last weights tested (no averaging)",
+                            note="the average is what is tested"),
+}
+
+
+def change_words(name: str, before: Any, after: Any) -> str:
+    """One recipe change as a reader says it: "batch-norm statistics recomputed on 10,000
+    training images (before each test)", "learning rate 0.1 instead of 0.01 (with
+    one-cycle, its peak)". A field the table does not know reads "recipe field name: a → b"."""
+    words = RECIPE_WORDS.get(name)
+    if words is None:
+        return f"recipe field {name}: {_show(before)} → {_show(after)}"
+    if before is None or (words.off_value is not None and
+                          (before == words.off_value or after == words.off_value)):
+        return words.state(after)
+    return words.state(after, instead_of=before)
+
+
+def recipe_changes(previous: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Every recipe field that differs, in words (see :func:`change_words`)."""
+    before, after = _flatten(previous), _flatten(current)
+    order = list(RECIPE_WORDS)  # the recipe's own order: the schedule before its details
+    names = sorted(set(before) | set(after),
+                   key=lambda name: (order.index(name) if name in order else len(order), name))
+    return [change_words(name, before.get(name), after.get(name))
+            for name in names if before.get(name) != after.get(name)]
 
 
 # ----------------------------------------------------------------------------------------
@@ -193,7 +294,7 @@ def source_diff(previous: CourseModel, model: CourseModel) -> str:
 class ModelChanges:
     previous: CourseModel
     layers: list[LayerRow]
-    recipe: list[tuple[str, str, str]]
+    recipe: list[str]  # each recipe change in words (see :func:`recipe_changes`)
     code: str = ""  # unified diff of the two models' code (build= models)
 
     @property
@@ -225,7 +326,7 @@ def model_changes(model: CourseModel, previous: CourseModel | None,
     for code the diff of the source."""
     if previous is None:
         return None
-    recipe = recipe_diff(previous.recipe.to_dict(), model.recipe.to_dict())
+    recipe = recipe_changes(previous.recipe.to_dict(), model.recipe.to_dict())
     if model.from_spec and previous.from_spec:
         return ModelChanges(previous, layer_diff(previous.architecture, model.architecture),
                             recipe)

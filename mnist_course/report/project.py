@@ -12,22 +12,38 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 from ..course import Course
 from .concepts import CONCEPTS, CONCEPTS_INDEX, concept_page
 from .render import Site, model_page, render_writeup, step_page
 from .site import WriteLog, write_if_changed
+from .sweeps import sweep_page
 
 WRITEUP = "WRITEUP.md"
 WRITEUP_FILES = "WRITEUP_files"  # the write-up's figures, beside it
+# A quick preview writes its own write-up, so that it never replaces the full runs' one.
+PREVIEW_WRITEUP = "WRITEUP-preview.md"
+PREVIEW_WRITEUP_FILES = "WRITEUP-preview_files"
+THEME_DIR = "overrides"  # the project's theme overrides (custom_dir), written by the build
+THEME_SOURCE = Path(__file__).resolve().parent / "theme"
+
+
+def writeup_name(preview: object | None) -> str:
+    return PREVIEW_WRITEUP if preview else WRITEUP
+
+
+def writeup_files(preview: object | None) -> str:
+    return PREVIEW_WRITEUP_FILES if preview else WRITEUP_FILES
 
 
 def _quoted(text: str) -> str:
-    """A YAML scalar for a title: HTML-escaped, since MkDocs puts nav titles into the
-    page unescaped (a student's ``<script>`` must show as text), then JSON-quoted (JSON
+    """A YAML scalar for a title or the site name: HTML-escaped, quotes included, since
+    MkDocs and the theme put them into the page, and into attributes, unescaped (a
+    student's ``<script>`` or ``" onmouseover="`` must stay text), then JSON-quoted (JSON
     strings are valid YAML)."""
-    return json.dumps(html.escape(str(text), quote=False), ensure_ascii=False)
+    return json.dumps(html.escape(str(text), quote=True), ensure_ascii=False)
 
 
 def nav_entries(course: Course) -> list[tuple[str, object]]:
@@ -37,8 +53,10 @@ def nav_entries(course: Course) -> list[tuple[str, object]]:
         models = course.step_models(step)
         if not models:
             continue
+        sweeps = [("Design sweeps", sweep_page(course))] if course.sweeps and (
+            sweep_page(course) == step_page(step).replace("index.md", "sweep.md")) else []
         nav.append((f"Step {step}: {name}", [(f"Step {step} overview", step_page(step))]
-                    + [(m.title, model_page(m)) for m in models]))
+                    + [(m.title, model_page(m)) for m in models] + sweeps))
     if course.concepts:
         nav.append(("Concepts", [("Concepts overview", CONCEPTS_INDEX)]
                     + [(c.title, concept_page(c)) for c in CONCEPTS]))
@@ -57,6 +75,7 @@ def mkdocs_config(course: Course) -> str:
         "use_directory_urls: true",
         "theme:",
         "  name: material",
+        f"  custom_dir: {THEME_DIR}  # the page title, escaped (see {THEME_DIR}/main.html)",
         "  font: false  # system fonts: nothing is fetched from another host",
         "  features: [navigation.sections, navigation.indexes, navigation.top,"
         " content.code.copy, search.highlight]",
@@ -79,6 +98,7 @@ def mkdocs_config(course: Course) -> str:
         "  - toc:",
         "      permalink: true",
         "  - mnist_course.report.mathml",
+        "  - mnist_course.report.reading",
         "nav:",
     ]
     for title, entry in nav_entries(course):
@@ -90,38 +110,56 @@ def mkdocs_config(course: Course) -> str:
     return "\n".join(lines) + "\n"
 
 
-def copy_writeup_figures(docs_dir: Path, project_dir: Path, log: WriteLog) -> None:
-    """The site's figures into ``WRITEUP_files/`` (only files that changed), and none that
-    the site no longer has."""
+def copy_writeup_figures(docs_dir: Path, project_dir: Path, files_dir: str, text: str,
+                         log: WriteLog) -> None:
+    """The site's figures that the write-up ``text`` shows into ``files_dir`` (only files
+    that changed), and no other file there: none the write-up does not show, none left
+    from an earlier build."""
     source = Path(docs_dir) / "figures"
-    target = Path(project_dir) / WRITEUP_FILES
-    wanted = set()
-    if source.is_dir():
-        for path in sorted(source.rglob("*")):
-            if path.is_file() and path.suffix in (".svg", ".png"):
-                relative = path.relative_to(source)
-                wanted.add(relative)
-                write_if_changed(target / relative, path.read_bytes(), log)
+    target = Path(project_dir) / files_dir
+    wanted = {Path(*link.split("/")) for link in
+              re.findall(rf"\]\({re.escape(files_dir)}/([^)\s]+)\)", text)}
+    for relative in sorted(wanted):
+        if (source / relative).is_file():
+            write_if_changed(target / relative, (source / relative).read_bytes(), log)
     if target.is_dir():
-        for path in sorted(target.rglob("*")):
+        for path in sorted(target.rglob("*"), reverse=True):  # files before their folders
             if path.is_file() and path.relative_to(target) not in wanted:
                 path.unlink()
                 log.removed.append(path)
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
+def write_theme(project_dir: Path, log: WriteLog) -> None:
+    """The theme overrides ``mkdocs.yml`` names (``custom_dir``) into the project."""
+    for path in sorted(THEME_SOURCE.glob("*.html")):
+        write_if_changed(Path(project_dir) / THEME_DIR / path.name, path.read_bytes(), log)
 
 
 def write_project(site: Site, project_dir: Path, docs_dir: Path) -> list[str]:
-    """Write ``mkdocs.yml``, ``WRITEUP.md`` and its figures for the site whose pages are in
-    ``docs_dir``; one line per thing done."""
+    """Write ``mkdocs.yml``, its theme overrides, and the write-up with its figures for the
+    site whose pages are in ``docs_dir``; one line per thing done. A quick preview's
+    write-up is ``WRITEUP-preview.md``: the full runs' ``WRITEUP.md`` is never replaced."""
     log = WriteLog()
     project_dir = Path(project_dir)
     write_if_changed(project_dir / "mkdocs.yml",
                      mkdocs_config(site.definition).encode("utf-8"), log)
-    copy_writeup_figures(docs_dir, project_dir, log)
-    text = render_writeup(site, WRITEUP_FILES)
-    write_if_changed(project_dir / WRITEUP, text.encode("utf-8"), log)
-    return [f"project: {project_dir / 'mkdocs.yml'} and {project_dir / WRITEUP} "
-            f"({len(log.written)} file(s) written, {len(log.removed)} removed); read it with: "
-            f"mkdocs serve -f {project_dir / 'mkdocs.yml'}"]
+    write_theme(project_dir, log)
+    files_dir, name = writeup_files(site.preview), writeup_name(site.preview)
+    text = render_writeup(site, files_dir)
+    copy_writeup_figures(docs_dir, project_dir, files_dir, text, log)
+    write_if_changed(project_dir / name, text.encode("utf-8"), log)
+    lines = [f"project: {project_dir / 'mkdocs.yml'} and {project_dir / name} "
+             f"({len(log.written)} file(s) written, {len(log.removed)} removed); read it "
+             f"with: mkdocs serve -f {project_dir / 'mkdocs.yml'}"]
+    if site.preview:
+        lines.append(f"{name} is the quick preview's write-up; {WRITEUP}, the write-up of "
+                     "the full runs, is "
+                     + ("left as it was" if (project_dir / WRITEUP).exists() else
+                        "written by a build without epochs or a training subset"))
+    return lines
 
 
-__all__ = ["WRITEUP", "WRITEUP_FILES", "mkdocs_config", "nav_entries", "write_project"]
+__all__ = ["PREVIEW_WRITEUP", "WRITEUP", "WRITEUP_FILES", "mkdocs_config", "nav_entries",
+           "write_project", "writeup_files", "writeup_name"]

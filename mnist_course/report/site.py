@@ -19,6 +19,7 @@ from ..runs import Preview, RunStore
 from .concepts import load_concept_data
 from .course import ModelResults, load_results
 from .render import GENERATED_MARK, Site, docs_path, render_pages
+from .sweeps import sweep_views
 
 FIGURES_DIR = "figures"
 MANIFEST = "inputs.json"
@@ -92,7 +93,7 @@ def make_figures(definition: Course, course: list[ModelResults], docs_dir: Path,
                 figures[folder] = files
                 log.unchanged.extend(docs_path(docs_dir, f) for f in files.values())
                 continue
-            from .. import plots  # matplotlib is slow to import: only when drawing
+            import mnist_course.plots as plots  # matplotlib is slow to import: only when drawing
 
             out = Path(scratch) / folder
             produced = (plots.model_figures(records, out) if records is not None else
@@ -153,6 +154,8 @@ def load_site(definition: Course, results_dir: Path, docs_dir: Path,
                 builds=read_builds(Path(results_dir)),
                 concept_data=load_concept_data(definition, Path(results_dir),
                                                Path(docs_dir)),
+                sweeps=sweep_views(definition, Path(results_dir),
+                                   {r.model.id: r.summary.params for r in course if r.trained}),
                 preview=preview)
 
 

@@ -1,0 +1,85 @@
+"""The design-sweep page: every candidate of a course's sweeps, with each seed's lowest and
+mean of the last five epochs, so a reader sees the search and not only its winner.
+
+The figures come from :func:`mnist_course.sweep.sweep_table` (stored runs under
+``<results>/sweep/``); this module only lays them out in the sweep's seed order, with a
+cell for every seed, run or not. Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..course import Course
+from ..sweep import Sweep, sweep_table
+
+
+def sweep_page(course: Course) -> str:
+    """Where the page lives: beside the final model, in its step's folder."""
+    return f"step-{course.get(course.final).step}/sweep.md"
+
+
+@dataclass(frozen=True)
+class SeedCell:
+    seed: int
+    run: dict | None  # sweep_table's {"lowest", "mean", "passes"}; None when not run
+    why_not: str = ""  # for a seed without a run: "not run", "stopped before it"
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    row: dict  # sweep_table's row: id, base, change, params, passing, state, mean_of_means
+    cells: list[SeedCell]
+    params: int | None = None  # from its runs, or its base's when the layers are the same
+
+    @property
+    def runs(self) -> int:
+        return sum(cell.run is not None for cell in self.cells)
+
+    @property
+    def state(self) -> str:
+        """Where the candidate stands, in words."""
+        state = self.row["state"]
+        if state == "stopped":
+            failed = next(cell.seed for cell in self.cells if cell.run and not cell.run["passes"])
+            return f"stopped at seed {failed}"
+        if state == "running":
+            return f"running: {self.runs} of {len(self.cells)} seeds done"
+        return {"not run": "not run yet", "done": "done"}.get(state, state)
+
+
+@dataclass(frozen=True)
+class SweepView:
+    sweep: Sweep
+    rows: list[CandidateRow]
+
+
+def sweep_view(results_dir: Path, sweep: Sweep, course: Course | None = None,
+               base_params: dict[str, int] | None = None) -> SweepView:
+    """The sweep's candidates with one cell per seed of its seed order. A candidate not run
+    yet that keeps the layers of the course model it changes shows that model's parameter
+    count (``base_params``: model id -> parameters, from its stored runs)."""
+    base_params = base_params or {}
+    known = set(course.ids()) if course is not None else set()
+    rows = []
+    for cand, row in zip(sweep.candidates, sweep_table(results_dir, sweep), strict=True):
+        by_seed = {s["seed"]: s for s in row["seeds"]}
+        stopped = row["state"] == "stopped"
+        cells = [SeedCell(seed, by_seed.get(seed), "" if seed in by_seed else
+                          "stopped before it" if stopped else "not run")
+                 for seed in sweep.seed_order]
+        params = row["params"]
+        if params is None and cand.base in known and cand.base in base_params and (
+                course.get(cand.base).architecture == cand.model.architecture):
+            params = base_params[cand.base]
+        rows.append(CandidateRow(row, cells, params))
+    return SweepView(sweep, rows)
+
+
+def sweep_views(course: Course, results_dir: Path, base_params: dict[str, int] | None = None
+                ) -> list[SweepView]:
+    return [sweep_view(results_dir, sweep, course, base_params) for sweep in course.sweeps]
+
+
+__all__ = ["CandidateRow", "SeedCell", "SweepView", "sweep_page", "sweep_view", "sweep_views"]
