@@ -24,25 +24,25 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
-
 # ``mc.build`` is the function of build_api, while ``mnist_course.build`` is also a
 # submodule: importing a submodule the first time rebinds the package attribute of its
 # name, so the submodule is imported first (isort order), before the function takes it.
 from . import build as _build_module  # noqa: E402, F401
 from .build_api import BuildSummary, build  # noqa: E402
-from .course import Course, CourseModel, load_course  # noqa: E402
+from .course import Course, CourseModel  # noqa: E402
+from .courses import load_course  # noqa: E402
 from .errors import CourseError, DataError, ResultsError, UsageError  # noqa: E402
 from .recipe import Augmentation, Recipe  # noqa: E402
 from .summary import check_requirements, summarize, summarize_seeds  # noqa: E402
+from .version import __version__  # noqa: E402
 
 # public name -> module that defines it (imported lazily: these modules import torch).
 # receptive_field is not here: its module has the same name, and importing a submodule
 # rebinds the package attribute, so it is imported from mnist_course.receptive_field.
 _LAZY = {
     "MNISTData": "data", "load_mnist": "data", "random_affine": "data", "normalize": "data",
-    "fit": "train", "evaluate": "train", "recalibrate_batch_norm": "train",
-    "pick_device": "train",
+    "fit": "engine", "evaluate": "engine", "recalibrate_batch_norm": "engine",
+    "train_step": "engine", "pick_device": "device",
     "layer_summary": "layers",
 }
 

@@ -14,14 +14,15 @@ at a time, since a child process could not import it) or the path of a course fi
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import Course, load_course
+from .course import Course
+from .courses import load_course
 from .errors import UsageError
+from .options import BuildOptions
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class BuildSummary:
 
 def build_options(*, seeds: Sequence[int] | None, only: Sequence[str] | None, retrain: bool,
                   no_train: bool, data_dir: str | Path | None, device: str, jobs: int | None,
-                  progress: bool | None) -> argparse.Namespace:
+                  progress: bool | None) -> BuildOptions:
     """The keyword arguments of :func:`build` as the options ``build_course`` takes (what
     ``mnist-course build`` parses from its command line)."""
     if seeds is not None:
@@ -65,9 +66,9 @@ def build_options(*, seeds: Sequence[int] | None, only: Sequence[str] | None, re
         only = [only]
     if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
         raise UsageError(f"jobs= takes a whole number >= 1, got {jobs!r}")
-    return argparse.Namespace(seeds=seeds, only=list(only) if only else None, retrain=retrain,
-                              no_train=no_train, data_dir=str(data_dir) if data_dir else None,
-                              device=device, jobs=jobs, progress=progress)
+    return BuildOptions(seeds=seeds, only=tuple(only) if only else None, retrain=retrain,
+                        no_train=no_train, data_dir=str(data_dir) if data_dir else None,
+                        device=device, jobs=jobs, progress=progress)
 
 
 def build(course: Course | str | Path, out: str | Path, *, epochs: int | None = None,
@@ -80,8 +81,8 @@ def build(course: Course | str | Path, out: str | Path, *, epochs: int | None = 
     (``epochs``/``train_subset`` make a quick preview). Raises :class:`UsageError` (one
     line naming the model and the fix) for bad input, before anything trains."""
     from .build import Tally, build_course, project_target
-    from .report.course import Preview
     from .report.project import writeup_name
+    from .runs import Preview
 
     for name, value in (("epochs", epochs), ("train_subset", train_subset)):
         if value is not None and (not isinstance(value, int) or value < 1):

@@ -75,8 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="CPU threads for torch (default: all cores)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    from .build import add_build_options
-
     build = commands.add_parser(
         "build", help="train a course, then write its site and WRITEUP.md into --out",
         description="Do for a course what scripts/build_report.py does for the built-in "
@@ -147,18 +145,59 @@ def add_course_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _seeds(text: str) -> tuple[int, ...]:
-    from .build import seed_list
+    from .options import parse_seeds
 
-    return seed_list(text)
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    """The options every build takes (the built-in course's and a student's); their dest
+    names are the fields of :class:`mnist_course.options.BuildOptions`."""
+    parser.add_argument("--only", nargs="+", metavar="MODEL_ID", default=None,
+                        help="train only these models (the pages still show every model)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="retrain the selected runs even when their stored run is current")
+    parser.add_argument("--no-train", action="store_true",
+                        help="never train or measure; render from what exists (missing runs are "
+                             "shown as 'not trained yet', stale ones as stale)")
+    parser.add_argument("--seeds", type=_seeds, default=None, metavar="0,1,2",
+                        help="seeds for the models that train on several (default: each "
+                             "model's own); a model with one seed keeps it")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder holding MNIST/raw/ (default: $MNIST_COURSE_DATA or ./data); "
+                             "read only when something needs training")
+    parser.add_argument("--device", default="auto",
+                        help="cpu, cuda or auto (default: CUDA when available)")
+    parser.add_argument("--jobs", type=positive_int, default=None,
+                        help="trainings run side by side, each in its own process on one CPU "
+                             "thread (default: one per CPU core on the CPU, 1 on a GPU); a "
+                             "fixed thread count keeps every run's numbers the same however "
+                             "many run at once")
+
+
+def build_options(args: argparse.Namespace):
+    """The :class:`~mnist_course.options.BuildOptions` a parsed build command line asks for
+    (options a parser does not define keep their defaults)."""
+    from dataclasses import fields
+
+    from .options import BuildOptions
+
+    given = vars(args)
+    return BuildOptions(**{f.name: given[f.name] for f in fields(BuildOptions)
+                           if f.name in given})
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .course import load_course
+    from .courses import load_course
+    from .models.network import count_parameters
 
     course = load_course(args.course)
     width = max(len(m.id) for m in course)
     for model in course:
-        params = sum(p.numel() for p in model.network().parameters() if p.requires_grad)
+        params = count_parameters(model.network())
         print(f"{model.id:<{width}}  step {model.step}  {params:>6,} params  {model.title}")
     return 0
 
@@ -166,10 +205,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from .course import load_course
+    from .courses import load_course
     from .data import load_mnist
+    from .device import pick_device
     from .results import resolve_results_dir
-    from .train import pick_device, run_course_model
+    from .train import run_course_model
 
     model = load_course(args.course).get(args.model_id)  # fails fast, before loading data
     if args.threads:
@@ -193,15 +233,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import build_course, project_target
-    from .course import load_course
-    from .report.course import Preview
+    from .courses import load_course
 
-    preview = (Preview(args.epochs, args.train_subset)
-               if args.epochs or args.train_subset else None)
+    options = build_options(args)
     command = "mnist-course build" + (f" --course {args.course}" if args.course else "") + \
         f" --out {args.out}"
     course = load_course(args.course, build_command=command)
-    return build_course(course, project_target(args.out, args.course, preview), args)
+    return build_course(course, project_target(args.out, args.course, options.preview),
+                        options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

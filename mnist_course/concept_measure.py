@@ -7,9 +7,9 @@ it cannot measure (no MNIST, no stored weights). The report layer renders the re
 Batch-norm recalibration: the final model's stored weights hold the statistics its last
 test pass used, recomputed on training images (the recipe's ``bn_recalibration``). The
 running averages training itself left behind are rebuilt by replaying the run's last
-batches: the same seeded shuffle and rotations :func:`mnist_course.train.fit` drew, passed
-through the trained weights with batch norm updating its averages as in training. Only
-the statistics differ between the two test passes; the weights are the stored ones.
+batches: the epoch plans (seeded shuffle and rotations) :func:`mnist_course.engine.fit`
+trained on, passed through the trained weights with batch norm updating its averages as in
+training. Only the statistics differ between the two test passes; the weights are the stored ones.
 """
 
 from __future__ import annotations
@@ -35,17 +35,11 @@ from .concept_store import (
     stored_seeds,
 )
 from .course import Course, CourseModel
-from .data import MNISTData, random_affine, shuffled_batches
+from .data import MNISTData, apply_affine, plan_epoch, random_affine
+from .engine import RECALIBRATION_BATCH, evaluate, model_input, recalibrate_batch_norm
 from .recipe import Augmentation, Recipe
 from .results import atomic_write_bytes, dump_json, load_metrics, metrics_path, write_json
-from .train import (
-    RECALIBRATION_BATCH,
-    evaluate,
-    load_trained,
-    model_input,
-    provenance,
-    recalibrate_batch_norm,
-)
+from .train import load_trained, provenance
 
 # Batches of the last epoch replayed into the running averages. Each batch moves them by
 # the momentum (0.1), so whatever they held 100 batches earlier weighs 0.9^100 < 0.003 %.
@@ -55,29 +49,23 @@ FIGURE_SEED = 0
 FIGURE_ROTATIONS = 3  # rows of rotated copies under each original
 
 
-def _draw_only(index: torch.Tensor, augmentation: Augmentation,
-               generator: torch.Generator) -> None:
-    """Consume exactly the random draws ``random_affine`` makes for this batch, cheaply:
-    the same call on a 1x1 stand-in of the batch."""
-    random_affine(torch.zeros(len(index), 1, 1, 1), augmentation, generator)
-
-
 def last_training_batches(recipe: Recipe, data: MNISTData, seed: int, count: int
                           ) -> Iterator[torch.Tensor]:
     """The last ``count`` augmented training batches of a ``fit`` run with this recipe and
-    seed, as it drew them: one generator seeded with the run's seed gives every epoch's
-    shuffle and every batch's rotations, in that order."""
+    seed: the same epoch plans :func:`mnist_course.engine.fit` trains on (one generator
+    seeded with the run's seed draws every epoch's plan), the augmentation applied only to
+    the batches kept."""
     generator = torch.Generator().manual_seed(seed)
     n_train = len(data.train_labels)
     steps = -(-n_train // recipe.batch_size)
     first_kept = recipe.epochs * steps - count
     step = 0
     for _epoch in range(recipe.epochs):
-        for index in shuffled_batches(n_train, recipe.batch_size, generator, data.device):
+        plan = plan_epoch(n_train, recipe.batch_size, recipe.augmentation, generator,
+                          data.device)
+        for index, affine in plan:
             if step >= first_kept:
-                yield random_affine(data.train_images[index], recipe.augmentation, generator)
-            else:
-                _draw_only(index, recipe.augmentation, generator)
+                yield apply_affine(data.train_images[index], affine)
             step += 1
 
 
@@ -246,7 +234,8 @@ _DATA: dict[str | None, MNISTData | None] = {}
 
 def _load_data(data_dir: str | None) -> MNISTData | None:
     """MNIST on the CPU, loaded once per build; None when it is not on this machine."""
-    from .data import RAW_FILES, load_mnist, resolve_data_dir
+    from .data import load_mnist
+    from .mnist_files import RAW_FILES, resolve_data_dir
 
     if data_dir not in _DATA:
         raw = resolve_data_dir(data_dir) / "MNIST" / "raw"

@@ -140,11 +140,6 @@ class CourseModel:
         return [{"type": "Module", "name": callable_name(self.build),
                  "source": build_source(self.build)}]
 
-    def layer_lines(self) -> list[str]:
-        from .models.blocks import describe_layer
-
-        return [describe_layer(layer) for layer in self.architecture or ()]
-
 
 def build_network(model: CourseModel):
     """Call a ``build=`` factory; anything but an ``nn.Module`` is a one-line error."""
@@ -425,27 +420,6 @@ def import_file(path: str | Path) -> types.ModuleType:
     return module
 
 
-def load_course(path: str | Path | None = None, build_command: str | None = None) -> Course:
-    """The course in ``path`` (its ``COURSE``), or the built-in course when ``path`` is
-    None. ``build_command`` is how the pages tell a reader to rebuild it."""
-    if path is None:
-        from .models import builtin_course
-
-        return builtin_course()
-    module = import_file(path)
-    course = getattr(module, "COURSE", None)
-    if course is None:
-        raise UsageError(f"{path} defines no COURSE; end it with COURSE = mc.Course(title=..., "
-                         "models=[...])")
-    if not isinstance(course, Course):
-        raise UsageError(f"{path}: COURSE is a {type(course).__name__}, not an mc.Course")
-    if build_command:
-        import dataclasses
-
-        course = dataclasses.replace(course, build_command=build_command)
-    return course
-
-
 def resolve_object(target: str) -> tuple[Any, str]:
     """``FILE.py:NAME`` -> (the object NAME in that file, its label)."""
     file, sep, name = target.rpartition(":")
@@ -504,6 +478,6 @@ def check_course(course: Course, models: Sequence[CourseModel] | None = None) ->
         check_analysis_template(model)
 
 
-__all__ = ["ANALYSIS_VARIABLES", "Course", "CourseModel", "DEFAULT_STEPS", "build_source",
-           "check_analysis_template", "check_course", "import_file", "load_course",
-           "resolve_object", "where_in_student_code"]
+__all__ = ["ANALYSIS_VARIABLES", "Course", "CourseModel", "DEFAULT_STEPS",
+           "build_source", "check_analysis_template", "check_course",
+           "import_file", "resolve_object", "where_in_student_code"]

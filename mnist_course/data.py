@@ -8,129 +8,20 @@ hot path. Augmentation is applied to whole batches with ``F.affine_grid`` +
 
 from __future__ import annotations
 
-import math
 import os
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .errors import DataError
+from .mnist_files import RAW_FILES, _fix_hint, resolve_data_dir, verify_raw_files
 from .recipe import Augmentation
 
 # Mean and standard deviation of the 60,000 training pixels after scaling to [0, 1].
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
-
-DATA_DIR_ENV = "MNIST_COURSE_DATA"
-
-# The four raw files torchvision expects under <data-dir>/MNIST/raw/, with the count
-# each must hold and the IDX magic number of its kind (2049 labels, 2051 images).
-RAW_FILES = {
-    "train-images-idx3-ubyte": (60_000, 2051),
-    "train-labels-idx1-ubyte": (60_000, 2049),
-    "t10k-images-idx3-ubyte": (10_000, 2051),
-    "t10k-labels-idx1-ubyte": (10_000, 2049),
-}
-IDX_MAGIC_IMAGES = 2051
-IDX_MAGIC_LABELS = 2049
-
-
-def resolve_data_dir(option: str | os.PathLike | None = None) -> Path:
-    """The data folder: the ``--data-dir`` option, else ``$MNIST_COURSE_DATA``, else ``./data``."""
-    if option:
-        return Path(option)
-    if os.environ.get(DATA_DIR_ENV):
-        return Path(os.environ[DATA_DIR_ENV])
-    return Path("data")
-
-
-def _fix_hint(raw_dir: Path) -> str:
-    return (
-        f"put the four MNIST raw files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-        f"t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte) in {raw_dir}/, or pass "
-        f"--data-dir / set {DATA_DIR_ENV} to a folder that has MNIST/raw/ inside"
-    )
-
-
-def read_idx(path: Path, expected_magic: int | None = None) -> torch.Tensor:
-    """Read one uncompressed IDX file (the MNIST format) into a uint8 tensor.
-
-    Header: 4-byte magic (0x00 0x00 0x08 ndim), then ``ndim`` big-endian int32 sizes.
-    Raises :class:`DataError` naming the file when it is truncated or malformed.
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror}; {_fix_hint(path.parent)}") from None
-    if len(raw) < 8:
-        raise DataError(f"{path} is truncated ({len(raw)} bytes); {_fix_hint(path.parent)}")
-    magic = struct.unpack(">i", raw[:4])[0]
-    if expected_magic is not None and magic != expected_magic:
-        raise DataError(
-            f"{path} has magic number {magic}, expected {expected_magic}: it is not an MNIST "
-            f"{'image' if expected_magic == IDX_MAGIC_IMAGES else 'label'} file; "
-            f"{_fix_hint(path.parent)}"
-        )
-    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise DataError(f"{path} is not an unsigned-byte IDX file; {_fix_hint(path.parent)}")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated inside its header; {_fix_hint(path.parent)}")
-    shape = struct.unpack(f">{ndim}i", raw[4:header])
-    expected = header + math.prod(shape)
-    if len(raw) != expected:
-        raise DataError(
-            f"{path} holds {len(raw)} bytes but its header promises {expected} "
-            f"(shape {tuple(shape)}): the file is truncated or corrupted; "
-            f"{_fix_hint(path.parent)}"
-        )
-    return torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(shape)
-
-
-def verify_raw_files(data_dir: Path, counts: dict[str, int] | None = None) -> None:
-    """Check that the four raw files exist and their headers hold the expected counts.
-
-    ``counts`` overrides the expected number of items per file (tests use tiny files).
-    """
-    raw_dir = Path(data_dir) / "MNIST" / "raw"
-    for name, (count, magic) in RAW_FILES.items():
-        expected = (counts or {}).get(name, count)
-        path = raw_dir / name
-        if not path.exists():
-            raise DataError(f"MNIST file {path} is missing; {_fix_hint(raw_dir)}")
-        with path.open("rb") as handle:
-            head = handle.read(16 if magic == IDX_MAGIC_IMAGES else 8)
-        if len(head) < 8:
-            raise DataError(f"{path} is truncated; {_fix_hint(raw_dir)}")
-        found_magic, found_count = struct.unpack(">ii", head[:8])
-        if found_magic != magic:
-            raise DataError(
-                f"{path} has magic number {found_magic}, expected {magic}; {_fix_hint(raw_dir)}"
-            )
-        if found_count != expected:
-            raise DataError(
-                f"{path} holds {found_count} items, expected {expected}; {_fix_hint(raw_dir)}"
-            )
-        item_bytes = 1
-        if magic == IDX_MAGIC_IMAGES:
-            if len(head) < 16:
-                raise DataError(f"{path} is truncated inside its header; {_fix_hint(raw_dir)}")
-            rows, cols = struct.unpack(">ii", head[8:16])
-            item_bytes = rows * cols
-        header = len(head)
-        size = path.stat().st_size
-        if size != header + found_count * item_bytes:
-            raise DataError(
-                f"{path} is {size} bytes but should be {header + found_count * item_bytes}: "
-                f"the file is truncated or corrupted; {_fix_hint(raw_dir)}"
-            )
-
 
 def check_split(images: torch.Tensor, labels: torch.Tensor, count: int, split: str) -> None:
     """Shape, dtype and label checks for one split; raises :class:`DataError`."""
@@ -254,26 +145,41 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images - MNIST_MEAN) / MNIST_STD
 
 
-def shuffled_batches(
-    n: int, batch_size: int, generator: torch.Generator, device: torch.device
-) -> Iterator[torch.Tensor]:
-    """Index batches of a seeded permutation of ``range(n)``; the last partial batch is kept."""
-    order = torch.randperm(n, generator=generator).to(device)
-    yield from order.split(batch_size)
+@dataclass(frozen=True)
+class EpochPlan:
+    """Every random choice of one training epoch, drawn before its first step: the image
+    indices of each batch (a seeded permutation of the training set, the last batch
+    partial) and each batch's affine matrices (``None`` without augmentation).
 
-
-def random_affine(
-    images: torch.Tensor, augmentation: Augmentation, generator: torch.Generator
-) -> torch.Tensor:
-    """Apply one random affine transform per image of a batch.
-
-    ``images``: (B, C, H, W) in [0, 1]; pixels moved in from outside are 0 (black).
-    The random draws come from ``generator`` (on the CPU, so a seed gives the same
-    transforms on every device). With augmentation disabled the input is returned as is.
+    :func:`plan_epoch` draws them from one generator in the order training has always
+    used (the permutation, then each batch's draws, batch after batch), so a plan holds
+    exactly the batches an epoch trains on; replaying a run needs only the same plans.
     """
-    if not augmentation.enabled:
-        return images
-    batch = images.shape[0]
+
+    batches: tuple[torch.Tensor, ...]  # (B,) int64 indices on the data's device
+    affines: tuple[torch.Tensor | None, ...]  # (B, 2, 3) float32 on that device, or None
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        return iter(zip(self.batches, self.affines, strict=True))
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def plan_epoch(n: int, batch_size: int, augmentation: Augmentation,
+               generator: torch.Generator, device: torch.device) -> EpochPlan:
+    """The next epoch's :class:`EpochPlan`, drawn from ``generator`` (on the CPU, so a seed
+    gives the same batches and transforms on every device)."""
+    batches = tuple(torch.randperm(n, generator=generator).to(device).split(batch_size))
+    affines = tuple(affine_matrices(len(index), augmentation, generator).to(device)
+                    if augmentation.enabled else None for index in batches)
+    return EpochPlan(batches, affines)
+
+
+def affine_matrices(batch: int, augmentation: Augmentation, generator: torch.Generator
+                    ) -> torch.Tensor:
+    """One random affine matrix per image, (batch, 2, 3) on the CPU, mapping output
+    coordinates to input coordinates in ``F.affine_grid``'s normalised [-1, 1] frame."""
 
     def uniform(limit: float) -> torch.Tensor:
         # (B,) uniform in [-limit, +limit]
@@ -286,13 +192,31 @@ def random_affine(
     shift_x, shift_y = uniform(2 * augmentation.translate), uniform(2 * augmentation.translate)
     cos, sin = torch.cos(angle), torch.sin(angle)
     # Matrix maps output coordinates to input coordinates: (rotation @ shear) / scale.
-    theta = torch.stack(
+    return torch.stack(
         [
             torch.stack([cos, cos * torch.tan(shear) - sin, shift_x], dim=1),
             torch.stack([sin, sin * torch.tan(shear) + cos, shift_y], dim=1),
         ],
         dim=1,
     ) / torch.stack([scale, scale, torch.ones(batch)], dim=1).unsqueeze(1)  # (B, 2, 3)
+
+
+def apply_affine(images: torch.Tensor, theta: torch.Tensor | None) -> torch.Tensor:
+    """``images`` ((B, C, H, W) in [0, 1]) moved by one affine matrix each (``theta``,
+    (B, 2, 3)); pixels moved in from outside are 0 (black). ``None``: the images as they are."""
+    if theta is None:
+        return images
     theta = theta.to(images.device, images.dtype)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_affine(
+    images: torch.Tensor, augmentation: Augmentation, generator: torch.Generator
+) -> torch.Tensor:
+    """Apply one random affine transform per image of a batch (drawn from ``generator``,
+    as :func:`plan_epoch` draws them). With augmentation disabled the input is returned
+    as is."""
+    if not augmentation.enabled:
+        return images
+    return apply_affine(images, affine_matrices(images.shape[0], augmentation, generator))

@@ -141,13 +141,6 @@ def load_metrics(path: Path) -> dict:
     return validate_metrics(read_json(path), path)
 
 
-def find_runs(results_dir: Path, model_id: str) -> list[Path]:
-    """Every ``metrics.json`` of a model, in seed order."""
-    folder = Path(results_dir) / model_id
-    paths = folder.glob("seed-*/metrics.json")
-    return sorted(paths, key=lambda p: int(p.parent.name.split("-", 1)[1]))
-
-
 BUILDS_FILE = "course_build.json"
 
 

@@ -87,8 +87,8 @@ def run_students(args) -> dict:
     from torchvision import datasets, transforms
 
     from mnist_course.data import MNIST_MEAN, MNIST_STD, resolve_data_dir
+    from mnist_course.engine import make_optimizer, make_scheduler
     from mnist_course.models import get_model
-    from mnist_course.train import make_optimizer, make_scheduler
 
     root = str(resolve_data_dir(args.data_dir))
     normalize = transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))
@@ -132,8 +132,8 @@ def run_engine(args) -> dict:
     import torch
 
     from mnist_course.data import load_mnist
+    from mnist_course.engine import evaluate, fit
     from mnist_course.models import get_model
-    from mnist_course.train import evaluate, fit
 
     data = load_mnist(args.data_dir).subset(args.train_images, seed=0)
     course = get_model(MODEL_ID)
@@ -209,7 +209,7 @@ def main(argv=None) -> None:
         return
     import torch
 
-    from mnist_course.train import device_name
+    from mnist_course.device import device_name
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -6,8 +6,10 @@
 
 The built-in course's entry point: one call of the builder every course uses
 (:mod:`mnist_course.build`; ``mnist-course build --course FILE --out DIR`` for a
-student's own). A stored run is reused when its cache key (model layers, recipe, seed,
-engine version) matches the model's code today, it finished, and it is not a quick check.
+student's own), which plans, trains, measures, loads and renders, each stage in its own
+module. A stored run is reused when its cache key (model layers, recipe, seed, engine
+version) matches the model's code today, it finished, and it is not a quick check
+(:mod:`mnist_course.runs` decides). Only the command line lives here.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mnist_course.build import Target, add_build_options, build_course, longest_first
-from mnist_course.cli import OneLineParser
+from mnist_course.build import Target, build_course
+from mnist_course.cli import OneLineParser, add_build_options, build_options
 from mnist_course.errors import CourseError, UsageError
 from mnist_course.models import COURSE
 from mnist_course.results import resolve_results_dir
@@ -53,8 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         docs_dir = Path(args.docs_dir)
         if not docs_dir.is_dir():
             raise UsageError(f"--docs-dir {docs_dir} is not a folder")
+        options = build_options(args)
         target = Target(results_dir=resolve_results_dir(args.results_dir), docs_dir=docs_dir)
-        return build_course(COURSE, target, args)
+        return build_course(COURSE, target, options)
     except CourseError as exc:
         if args.debug:
             raise
@@ -66,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-__all__ = ["build_parser", "longest_first", "main"]
+__all__ = ["build_parser", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_course.data import IDX_MAGIC_IMAGES, IDX_MAGIC_LABELS, RAW_FILES
+from mnist_course.mnist_files import IDX_MAGIC_IMAGES, IDX_MAGIC_LABELS, RAW_FILES
 from mnist_course.results import SCHEMA_VERSION
 
 

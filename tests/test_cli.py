@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from mnist_course import cli
-from mnist_course.models import model_ids
+from mnist_course.models import COURSE
 
 
 def run_cli(*args):
@@ -16,7 +16,7 @@ def test_list_shows_every_model_with_step_and_params():
     result = run_cli("list")
     assert result.returncode == 0
     lines = result.stdout.strip().splitlines()
-    assert [line.split()[0] for line in lines] == model_ids()
+    assert [line.split()[0] for line in lines] == COURSE.ids()
     assert lines[0].split()[:3] == ["s1_skeleton", "step", "1"]
     assert "19,028 params" in lines[0]
 

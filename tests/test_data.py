@@ -1,38 +1,11 @@
 import pytest
 import torch
-from conftest import write_idx, write_tiny_mnist
+from conftest import write_tiny_mnist
 
-from mnist_course.data import (
-    IDX_MAGIC_IMAGES,
-    check_split,
-    load_mnist,
-    random_affine,
-    read_idx,
-    resolve_data_dir,
-    verify_raw_files,
-)
+from mnist_course.data import check_split, load_mnist, random_affine
 from mnist_course.errors import DataError
+from mnist_course.mnist_files import resolve_data_dir, verify_raw_files
 from mnist_course.recipe import Augmentation
-
-
-def test_read_idx_round_trip(tmp_path):
-    values = bytes(range(2 * 3 * 4))
-    path = write_idx(tmp_path / "x-idx3-ubyte", values, (2, 3, 4), IDX_MAGIC_IMAGES)
-    tensor = read_idx(path, expected_magic=IDX_MAGIC_IMAGES)
-    assert tensor.shape == (2, 3, 4) and tensor.dtype == torch.uint8
-    assert tensor.flatten().tolist() == list(values)
-
-
-def test_read_idx_truncated_names_the_file(tmp_path):
-    path = write_idx(tmp_path / "t-idx3-ubyte", bytes(10), (2, 28, 28), IDX_MAGIC_IMAGES)
-    with pytest.raises(DataError, match="t-idx3-ubyte.*truncated or corrupted"):
-        read_idx(path)
-
-
-def test_read_idx_wrong_magic(tmp_path):
-    path = write_idx(tmp_path / "m", bytes(4), (4,), 2049)
-    with pytest.raises(DataError, match="magic number 2049, expected 2051"):
-        read_idx(path, expected_magic=IDX_MAGIC_IMAGES)
 
 
 def test_verify_accepts_tiny_files_with_their_counts(tmp_path):

@@ -22,8 +22,8 @@ from mnist_course.course import (
     CourseModel,
     build_source,
     check_analysis_template,
-    load_course,
 )
+from mnist_course.courses import load_course
 from mnist_course.errors import UsageError
 from mnist_course.recipe import Recipe
 

@@ -18,10 +18,12 @@ from report_fixtures import (
     write_fixture_results,
 )
 
+from mnist_course.jobs import longest_first
 from mnist_course.models import COURSE, FINAL_MODEL_ID, get_model
 from mnist_course.report.format import count, mean_sd, pct
 from mnist_course.report.render import model_page
 from mnist_course.results import metrics_path, write_json
+from mnist_course.runs import RunStore
 from mnist_course.summary import summarize, summarize_seeds
 
 PLACEHOLDERS = re.compile(r"TODO|\[Provide|lorem|\bnan\b|\{\{|\{%|%\}", re.IGNORECASE)
@@ -236,7 +238,7 @@ def test_longest_stored_runs_train_first_and_unknown_ones_before_them(tmp_path):
     write_fixture_results(tmp_path, (final,))  # fixture seed s trains 15 x (20 + s) seconds
     metrics_path(tmp_path, final.id, 2).unlink()
     pending = [(final, seed) for seed in final.seeds]
-    ordered = load_builder().longest_first(pending, tmp_path)
+    ordered = longest_first(pending, RunStore(tmp_path))
     assert [seed for _, seed in ordered] == [2, 4, 3, 1, 0]
 
 

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from mnist_course import cli
+from mnist_course.engine import fit
 from mnist_course.models import get_model
 from mnist_course.results import SCHEMA_VERSION, load_metrics, load_weights
 from mnist_course.summary import check_requirements
-from mnist_course.train import fit, run_course_model
+from mnist_course.train import run_course_model
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +152,7 @@ def test_one_cycle_ends_early_and_holds_its_final_learning_rate():
 
 def test_recalibrated_batch_norm_holds_the_statistics_of_the_given_images():
     from mnist_course.data import normalize
-    from mnist_course.train import recalibrate_batch_norm
+    from mnist_course.engine import recalibrate_batch_norm
 
     torch.manual_seed(0)
     model = get_model("s3_lean").network()
@@ -193,7 +194,7 @@ def test_weight_average_is_what_is_tested_and_kept_and_resumes_exactly(mnist, tm
     # The stored weights are the average: testing them again gives the last epoch's numbers.
     model = averaged.network()
     model.load_state_dict(load_weights(tmp_path / "a" / "s3_ema_probe" / "seed-1" / "weights.pt"))
-    from mnist_course.train import evaluate
+    from mnist_course.engine import evaluate
     again = evaluate(model, data.test_images, data.test_labels)
     assert round(again.accuracy, 4) == full["epochs"][-1]["test_accuracy"]
 
@@ -209,7 +210,7 @@ def test_weight_average_is_what_is_tested_and_kept_and_resumes_exactly(mnist, tm
 
 
 def test_weight_average_warms_up_then_follows_its_decay():
-    from mnist_course.train import WeightAverage
+    from mnist_course.engine import WeightAverage
 
     model = torch.nn.Linear(1, 1, bias=False)
     torch.nn.init.zeros_(model.weight)
@@ -228,8 +229,8 @@ def test_weight_average_warms_up_then_follows_its_decay():
 
 
 def test_adam_betas_reach_the_optimizer():
+    from mnist_course.engine import make_optimizer
     from mnist_course.recipe import Recipe
-    from mnist_course.train import make_optimizer
 
     model = torch.nn.Linear(2, 2)
     optimizer = make_optimizer(model, Recipe(optimizer="adam", lr=0.01, beta1=0.7, beta2=0.9))

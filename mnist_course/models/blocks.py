@@ -52,6 +52,15 @@ Layer = Conv | MaxPool | GlobalAvgPool
 FIELDS_ADDED_LATER = {"depthwise": False}
 
 
+def conv_parameters(kernel: int, in_channels: int, out_channels: int, depthwise: bool = False,
+                    batch_norm: bool = False) -> int:
+    """Trainable parameters of one convolution of the spec (batch norm's own not counted):
+    a kernel x kernel weight per input channel it reads (one for a depthwise convolution)
+    and output channel, and a bias per output channel unless batch norm follows."""
+    inputs = 1 if depthwise else in_channels
+    return kernel * kernel * inputs * out_channels + (0 if batch_norm else out_channels)
+
+
 def spec_to_json(spec: tuple[Layer, ...]) -> list[dict]:
     """A JSON-ready description of a spec: the layer type plus its fields."""
     return [{"type": type(layer).__name__,

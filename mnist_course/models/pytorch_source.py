@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..recipe import Recipe
-from .blocks import Conv, GlobalAvgPool, Layer, MaxPool
+from .blocks import Conv, GlobalAvgPool, Layer, MaxPool, conv_parameters
 
 if TYPE_CHECKING:
     from . import CourseModel
@@ -71,8 +71,8 @@ def _conv_lines(layer: Conv, walk: _Walk, index: int) -> list[tuple[str, str]]:
     if groups > 1:
         comment += "; depthwise: one kernel per channel"
     lines = [(f"nn.Conv2d({', '.join(arguments)}),", comment)]
-    walk.params += (layer.kernel ** 2 * (walk.channels // groups) * layer.out_channels
-                    + (0 if layer.batch_norm else layer.out_channels))
+    walk.params += conv_parameters(layer.kernel, walk.channels, layer.out_channels,
+                                   groups > 1, layer.batch_norm)
     if layer.batch_norm:
         lines.append((f"nn.BatchNorm2d({layer.out_channels}),", ""))
         walk.params += 2 * layer.out_channels  # a scale and a shift per channel

@@ -8,9 +8,10 @@ structure alone can do before batch norm, dropout and GAP arrive in step 2.
 
 from __future__ import annotations
 
+from ..course import CourseModel
 from ..recipe import Recipe
-from . import THREE_SEEDS, CourseModel
 from .blocks import Conv, MaxPool
+from .seeds import THREE_SEEDS
 
 # Every model of step 1 and 2 trains with this plain recipe; step 3 changes it.
 PLAIN_SGD = Recipe(

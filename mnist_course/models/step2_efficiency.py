@@ -8,8 +8,9 @@ convolution, where it buys receptive field.
 
 from __future__ import annotations
 
-from . import THREE_SEEDS, CourseModel
+from ..course import CourseModel
 from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout
+from .seeds import THREE_SEEDS
 from .step1_structure import LIGHTEST, PLAIN_SGD
 
 DROPOUT = 0.05  # per hidden convolution; tiny networks cannot afford more

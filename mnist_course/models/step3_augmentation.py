@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..course import CourseModel
 from ..recipe import Augmentation
-from . import THREE_SEEDS, CourseModel
 from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout, with_widths
+from .seeds import THREE_SEEDS
 from .step2_efficiency import CAPACITY
 
 ROTATION = 7.0  # degrees: MNIST digits are written with about this much slant

@@ -23,7 +23,7 @@ from ..concept_store import (
 )
 from ..course import Course, CourseModel
 from ..models.blocks import Conv, GlobalAvgPool
-from .course import ModelResults
+from .course import ModelResults, comparison_context
 
 
 def _convs(model: CourseModel) -> list[Conv]:
@@ -94,13 +94,6 @@ CONCEPTS_INDEX = "concepts/index.md"
 
 def concept_page(concept: Concept) -> str:
     return f"concepts/{concept.slug}.md"
-
-
-def concept_by_slug(slug: str) -> Concept:
-    for concept in CONCEPTS:
-        if concept.slug == slug:
-            return concept
-    raise LookupError(f"no concept {slug!r}; known: {', '.join(c.slug for c in CONCEPTS)}")
 
 
 def concepts_used(model: CourseModel) -> list[Concept]:
@@ -245,8 +238,6 @@ def concept_context(concept: Concept, course: list[ModelResults],
                     final_id: str | None) -> dict[str, Any]:
     """Everything one concept page shows, computed from the stored results; the worked
     examples use the model ``final_id``."""
-    from .render import comparison_context  # render imports this module at load time
-
     by_id = {r.model.id: r for r in course}
     final = by_id.get(final_id)
     architecture = final.architecture if final else None
@@ -296,6 +287,6 @@ CONCEPT_GLOBALS = {"concepts_used": concepts_used, "concept_page": concept_page,
 
 
 __all__ = ["CONCEPTS", "CONCEPTS_INDEX", "CONCEPT_GLOBALS", "Concept", "ConceptData",
-           "classifier_kernel", "concept_by_slug", "concept_context", "concept_page",
+           "classifier_kernel", "concept_context", "concept_page",
            "concepts_used", "introduced_by", "load_concept_data", "recalibration_summary",
            "removed_by", "worked_parameters", "worked_receptive_field"]

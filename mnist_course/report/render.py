@@ -43,7 +43,7 @@ from .concepts import (
     concept_context,
     concept_page,
 )
-from .course import ModelResults, Preview
+from .course import ModelResults, Preview, comparison_context
 from .format import FILTERS
 from .provenance import origins
 from .sweeps import SweepView, sweep_page
@@ -92,22 +92,6 @@ def tidy_prose(text: str) -> str:
     """Strip the indentation and blank-line runs that template blocks leave behind."""
     lines = [line.strip() for line in text.strip().splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def comparison_context(results: ModelResults, previous: ModelResults | None
-                       ) -> dict[str, Any]:
-    """``compare`` (see :func:`compare_seeds`) and the two seed summaries it was drawn from,
-    over the seeds both models ran: a model on five seeds is weighed against one on three
-    on those three, never on seeds only one of them saw."""
-    if previous is None or not previous.trained:
-        return {"compare": None, "compare_current": None, "compare_previous": None}
-    shared = {r["seed"] for r in results.records} & {r["seed"] for r in previous.records}
-    current = summarize_seeds([r for r in results.records if r["seed"] in shared]
-                              or results.records)
-    before = summarize_seeds([r for r in previous.records if r["seed"] in shared]
-                             or previous.records)
-    return {"compare": compare_seeds(current, before), "compare_current": current,
-            "compare_previous": before}
 
 
 # The Analysis variables that need the previous model's runs.

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from ..course import Course
 from ..results import atomic_write_bytes, dump_json, read_builds
+from ..runs import Preview, RunStore
 from .concepts import load_concept_data
-from .course import ModelResults, Preview, load_results
+from .course import ModelResults, load_results
 from .render import GENERATED_MARK, Site, docs_path, render_pages
 from .sweeps import sweep_views
 
@@ -92,7 +93,7 @@ def make_figures(definition: Course, course: list[ModelResults], docs_dir: Path,
                 figures[folder] = files
                 log.unchanged.extend(docs_path(docs_dir, f) for f in files.values())
                 continue
-            from .. import plots  # matplotlib is slow to import: only when drawing
+            import mnist_course.plots as plots  # matplotlib is slow to import: only when drawing
 
             out = Path(scratch) / folder
             produced = (plots.model_figures(records, out) if records is not None else
@@ -141,11 +142,12 @@ def results_label(results_dir: Path) -> str:
 def load_site(definition: Course, results_dir: Path, docs_dir: Path,
               seeds: tuple[int, ...] | None = None, preview: Preview | None = None,
               figures: bool = True, log: WriteLog | None = None,
-              label: str | None = None) -> Site:
-    """Everything the pages show: the course's stored runs and their figures (drawn into
-    ``docs_dir`` where their inputs changed)."""
+              label: str | None = None, store: RunStore | None = None) -> Site:
+    """Everything the pages show: the course's stored runs (through ``store`` when the
+    build already read them) and their figures (drawn into ``docs_dir`` where their
+    inputs changed)."""
     log = log if log is not None else WriteLog()
-    course = load_results(definition, Path(results_dir), seeds, preview)
+    course = load_results(definition, Path(results_dir), seeds, preview, store)
     drawn = make_figures(definition, course, Path(docs_dir), log) if figures else {}
     return Site(definition=definition, course=course, figures=drawn,
                 results_label=label or results_label(results_dir),
@@ -157,18 +159,6 @@ def load_site(definition: Course, results_dir: Path, docs_dir: Path,
                 preview=preview)
 
 
-def build_site(definition: Course, results_dir: Path, docs_dir: Path,
-               seeds: tuple[int, ...] | None = None, preview: Preview | None = None,
-               figures: bool = True, label: str | None = None) -> WriteLog:
-    """Render every page (and figure) of ``definition`` from ``results_dir`` into
-    ``docs_dir``; ``label`` is how the pages name the results folder (default: its path
-    from here)."""
-    log = WriteLog()
-    site = load_site(definition, results_dir, docs_dir, seeds, preview, figures, log, label)
-    write_pages(site, docs_dir, log)
-    return log
-
-
 def write_pages(site: Site, docs_dir: Path, log: WriteLog) -> None:
     """Every page of a loaded site into ``docs_dir``, its stylesheet, and no orphans."""
     pages = render_pages(site)
@@ -178,5 +168,5 @@ def write_pages(site: Site, docs_dir: Path, log: WriteLog) -> None:
     remove_orphans(Path(docs_dir), pages, log)
 
 
-__all__ = ["WriteLog", "build_site", "load_site", "make_figures", "write_if_changed",
+__all__ = ["WriteLog", "load_site", "make_figures", "write_if_changed",
            "write_pages"]
