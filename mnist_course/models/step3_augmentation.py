@@ -14,7 +14,18 @@ import dataclasses
 
 from ..recipe import Augmentation
 from . import THREE_SEEDS, CourseModel
-from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout, with_widths
+from .blocks import (
+    Conv,
+    GlobalAvgPool,
+    MaxPool,
+    before_gap,
+    convs,
+    in_words,
+    with_batch_norm,
+    with_dropout,
+    with_widths,
+    widths,
+)
 from .step2_efficiency import CAPACITY
 
 ROTATION = 7.0  # degrees: MNIST digits are written with about this much slant
@@ -50,8 +61,11 @@ AUGMENT = CourseModel(
 Augmentation changed the balance between the two curves: training accuracy now ends at
 {{ seeds.final_train_mean|pct }} on average over {{ seeds.count|plural('seed') }} (it was {{ prev_seeds.final_train_mean|pct }}),
 {% if seeds.final_train_mean < prev_seeds.final_train_mean %}the fall the Target expected{% else %}so the fall the Target expected is not borne out{% endif %}.
-{% if seeds.gap_mean < 0 %}Test accuracy is above training accuracy: the rotated training images are
-harder than the real test digits, so the model is far from memorising.{% endif %}
+{% if seeds.gap_mean < 0 and prev_seeds.gap_mean < 0 %}Test accuracy is above training accuracy, as it already was without augmentation
+(by {{ (-prev_seeds.gap_mean)|points }} then, {{ (-seeds.gap_mean)|points }} now), so the rotated images are not what puts
+test above train: dropout, which is active in training and off at test time, already did.
+{% elif seeds.gap_mean < 0 %}Test accuracy is now above training accuracy, which it was not without augmentation: the rotated
+training images are harder than the real test digits, so the model is far from memorising.{% endif %}
 The last five test epochs average {{ seeds.mean_last5|pct }} ({{ compare.difference|pts }}, {{ compare|noise_words }}).
 {% if not compare.higher %}The rise in test accuracy the Target expected is not borne out: with a constant learning
 rate the last epochs keep moving by {{ seeds.spread_last5_mean|points }} on average, and the harder data
@@ -86,8 +100,7 @@ After epoch 1 the test accuracy is {{ seeds.first_test_mean|pct }} on average (w
 faster early progress the Target expected is not borne out, since the schedule starts at a tenth of its peak{% endif %}.
 {% if seeds.all_pass %}Every one of the last five epochs is at or above {{ budget.accuracy|pct }} on all {{ seeds.count|plural('seed') }}.{% else %}The bar
 is held on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} (lowest single epoch {{ seeds.worst_last5|pct }}).{% endif %}
-Training accuracy ends at {{ seeds.final_train_mean|pct }} on average{% if seeds.gap_mean < 0 %}, still below test accuracy: with
-augmentation and dropout together the network is held back more than it needs to be{% endif %}.
+Training accuracy ends at {{ seeds.final_train_mean|pct }} on average{% if seeds.gap_mean < 0 %}, still below test accuracy{% endif %}.
 The next three models change one thing each: dropout, weight decay, and the batch-norm statistics
 the test passes use.
 """,
@@ -101,9 +114,11 @@ NO_DROPOUT = CourseModel(
     target=(
         f"Remove dropout (p = {CAPACITY.architecture[0].dropout:g} after every convolution "
         "until now); same layers, same one-cycle recipe.",
-        "Augmentation already makes the training images harder, and dropout on layers of 8 "
-        "to 16 channels throws away a large share of their signal. Expect training accuracy "
-        "to rise and test accuracy to hold or rise.",
+        "Augmentation already makes the training images harder, and dropout on layers of "
+        f"{min(p.layer.out_channels for p in convs(ONE_CYCLE.architecture))} to "
+        f"{max(p.layer.out_channels for p in convs(ONE_CYCLE.architecture))} channels adds "
+        "noise to every one of them in training. Expect training accuracy to rise and test "
+        "accuracy to hold or rise.",
     ),
     architecture=with_dropout(ONE_CYCLE.architecture, 0.0),
     recipe=ONE_CYCLE.recipe,
@@ -166,7 +181,7 @@ Recomputing batch norm's statistics before each test changes nothing about train
 what is tested. On the {{ compare.seeds|plural('seed') }} both models ran, the last five epochs average
 {{ compare_current.mean_last5|pct }}, against {{ compare_previous.mean_last5|pct }} with the running averages:
 {{ compare.difference|pts }}, {{ compare|noise_words }}. Each seed's last five epochs now spread over
-{{ compare_current.spread_last5_mean|points }} on average, against {{ compare_previous.spread_last5_mean|points }}.
+{% if compare_current.spread_last5_mean|same(compare_previous.spread_last5_mean, "points") %}{{ compare_current.spread_last5_mean|points }} on average, as they did with the running averages.{% else %}{{ compare_current.spread_last5_mean|points }} on average, against {{ compare_previous.spread_last5_mean|points }}.{% endif %}
 Across all {{ seeds.count|plural('seed') }} of this model the mean of the last five epochs is {{ seeds.mean_last5|pct }}
 ± {{ seeds.sd_last5|round(3) }} and the lowest single epoch is {{ seeds.worst_last5|pct }}.
 {% if seeds.all_pass %}Every seed meets every requirement with {{ m.params|count }} parameters: this is the
@@ -197,7 +212,7 @@ AVERAGED = CourseModel(
     analysis="""
 Training is the same as the final model's, step for step; what is tested is the average of
 its recent weights. On the {{ compare.seeds|plural('seed') }} both models ran, the last five epochs average
-{{ compare_current.mean_last5|pct }} against {{ compare_previous.mean_last5|pct }} for the last weights:
+{{ compare_current.mean_last5|against(compare_previous.mean_last5) }} for the last weights:
 {{ compare.difference|pts }}, {{ compare|noise_words }}.
 {% if compare.higher %}That is the higher mean the Target expected.{% else %}The higher mean the Target expected is not borne out.{% endif %}
 Each seed's last five epochs spread over {{ compare_current.spread_last5_mean|points }} on average
@@ -209,25 +224,31 @@ The lowest single epoch over all {{ seeds.count|plural('seed') }} is {{ seeds.wo
 """,
 )
 
+LEAN_LAYERS = with_batch_norm((
+    Conv(8), Conv(10),
+    MaxPool(),
+    Conv(10, kernel=1),
+    Conv(10), Conv(12), Conv(12), Conv(14),
+    GlobalAvgPool(),
+    Conv(10, kernel=1, relu=False),
+))
+
 LEAN = CourseModel(
     id="s3_lean",
     step=3,
     title="Lean: under 6,000 parameters",
     target=(
-        "Same recipe as the final model with narrower layers (8-10 before the pool, a "
-        "transition to 10, then 10-12-12-14), to show how much of the budget the bar "
-        "really needs.",
+        "Same recipe as the final model with narrower layers "
+        f"({widths(convs(LEAN_LAYERS, 3, after_pool=False))} before the pool, a transition to "
+        f"{widths(convs(LEAN_LAYERS, 1)[:1])}, then {widths(convs(LEAN_LAYERS, 3, after_pool=True))}"
+        f" instead of {widths(convs(FINAL.architecture, 3, after_pool=False))}, "
+        f"{widths(convs(FINAL.architecture, 1)[:1])} and "
+        f"{widths(convs(FINAL.architecture, 3, after_pool=True))}), to show how much of the "
+        "budget the bar really needs.",
         "At most 6,000 parameters and still at least 99.40 % in each of the last five "
         "epochs, on five seeds.",
     ),
-    architecture=with_batch_norm((
-        Conv(8), Conv(10),
-        MaxPool(),
-        Conv(10, kernel=1),
-        Conv(10), Conv(12), Conv(12), Conv(14),
-        GlobalAvgPool(),
-        Conv(10, kernel=1, relu=False),
-    )),
+    architecture=LEAN_LAYERS,
     recipe=FINAL.recipe,
     previous="s3_final",
     seeds=COURSE_SEEDS,
@@ -250,19 +271,22 @@ over the bar runs out.{% endif %}
 SHORT_CYCLE_EPOCHS = 11
 
 
+# The lean layers, with the second and fourth convolution after the pool narrowed.
+NARROW_LAYERS = with_widths(LEAN_LAYERS, {5: 10, 7: 12})
+
 NARROW = CourseModel(
     id="s3_narrow",
     step=3,
     title="Narrow: the lean layers, narrower at the end",
     target=(
-        "The lean model with its last layers narrowed: after the pool, 10-10-12-12 channels "
-        "instead of 10-12-12-14, to find how much of the lean model's budget the bar needs. "
-        "Same recipe.",
+        "The lean model with its last layers narrowed: after the pool, "
+        f"{widths(convs(NARROW_LAYERS, 3, after_pool=True))} channels instead of "
+        f"{widths(convs(LEAN_LAYERS, 3, after_pool=True))}, to find how much of the lean "
+        "model's budget the bar needs. Same recipe.",
         "Expect to hold 99.40 % in each of the last five epochs with fewer parameters than "
         "the lean model.",
     ),
-    # The lean layers, with the second and fourth convolution after the pool narrowed.
-    architecture=with_widths(LEAN.architecture, {5: 10, 7: 12}),
+    architecture=NARROW_LAYERS,
     recipe=LEAN.recipe,
     previous="s3_lean",
     seeds=(0, 1, 3),
@@ -291,19 +315,28 @@ SMALL = CourseModel(
     previous="s3_narrow",
     seeds=COURSE_SEEDS,
     analysis="""
-With {{ m.params|count }} parameters ({{ (prev.params - m.params)|count }} fewer than the lean model) the
-last five epochs average {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }}:
-{{ compare.difference|pts }} against the lean model, {{ compare|noise_words }}. The lowest single epoch
-is {{ seeds.worst_last5|pct }}.
-{% if seeds.all_pass %}It holds the bar on every seed with fewer parameters than the lean model, as the Target
-expected{% if seeds.worst_last5 - budget.accuracy < budget.thin_margin %}, though with almost no margin: its lowest epoch is
+The layers are the narrow model's ({{ m.params|count }} parameters); only the cycle ends an epoch earlier.
+On the {{ compare.seeds|plural('seed') }} both models ran, the last five epochs average
+{{ compare_current.mean_last5|against(compare_previous.mean_last5) }} with the longer cycle: {{ compare.difference|pts }},
+{{ compare|noise_words }}. Over all {{ seeds.count|plural('seed') }} the lowest single epoch is {{ seeds.worst_last5|pct }}.
+{% if seeds.all_pass %}It holds the bar on every seed, as the Target expected{% if seeds.worst_last5 - budget.accuracy < budget.thin_margin %}, though with almost no margin: its lowest epoch is
 {{ (seeds.worst_last5|r2 - budget.accuracy)|points }} above the bar{% endif %}.{% else %}It holds the bar on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} and misses on
-{{ seeds.failing|join(', ') }}, so the Target's expectation is not borne out.{% endif %}
+{{ seeds.failing|join(', ') }}, so the Target's expectation is not borne out: ending the cycle an epoch earlier
+does not keep every last epoch of these layers above the bar.{% endif %}
 {% if final_seeds %}Against the final model ({{ final_seeds.mean_last5|pct }} over {{ final_seeds.count|plural('seed') }}) it gives up
 {{ (final_seeds.mean_last5|r2 - seeds.mean_last5|r2)|points }} of mean accuracy.{% endif %}
 """,
 )
 
+
+TINY_LAYERS = with_batch_norm((
+    Conv(6), Conv(8),  # 28 -> 26 -> 24, receptive field 5
+    MaxPool(),  # 24 -> 12
+    Conv(8, kernel=1),  # transition
+    Conv(8), Conv(10), Conv(10), Conv(10),  # 12 -> 10 -> 8 -> 6 -> 4, field 22
+    GlobalAvgPool(),
+    Conv(10, kernel=1, relu=False),
+))
 
 TINY = CourseModel(
     id="s3_tiny",
@@ -311,23 +344,18 @@ TINY = CourseModel(
     title="Tiny: under 4,000 parameters",
     target=(
         "How small can the network go? The lean model's layers, narrowed again to stay under "
-        "4,000 parameters: 6-8 before the pool (the first layers see only strokes and "
-        "edges, so they need the fewest channels), a 1x1 transition to 8, "
-        "then 8-10-10-10 after the pool; the same four 3x3 convolutions keep the receptive "
-        "field at 22 pixels before GAP.",
+        f"4,000 parameters: {widths(convs(TINY_LAYERS, 3, after_pool=False))} before the pool "
+        "(the first layers see only strokes and edges, so they need the fewest channels), "
+        f"a 1x1 transition to {widths(convs(TINY_LAYERS, 1)[:1])}, then "
+        f"{widths(convs(TINY_LAYERS, 3, after_pool=True))} after the pool; the same "
+        f"{in_words(len(convs(TINY_LAYERS, 3, after_pool=True)))} 3x3 convolutions there keep the "
+        f"receptive field at {before_gap(TINY_LAYERS).field} pixels before GAP.",
         "Same recipe as the lean and final models: nothing else changes, so the page shows "
         "what the last 2,000 parameters bought.",
         "Expect to hold 99.40 % in each of the last five epochs on all five seeds; the lean "
         "model held it with no margin, so this is a real test, not a formality.",
     ),
-    architecture=with_batch_norm((
-        Conv(6), Conv(8),  # 28 -> 26 -> 24, receptive field 5
-        MaxPool(),  # 24 -> 12
-        Conv(8, kernel=1),  # transition
-        Conv(8), Conv(10), Conv(10), Conv(10),  # 12 -> 10 -> 8 -> 6 -> 4, field 22
-        GlobalAvgPool(),
-        Conv(10, kernel=1, relu=False),
-    )),
+    architecture=TINY_LAYERS,
     recipe=LEAN.recipe,
     previous="s3_lean",
     seeds=COURSE_SEEDS,
@@ -408,14 +436,14 @@ SEPARABLE = CourseModel(
     previous="s3_depthwise",
     seeds=COURSE_SEEDS,
     analysis="""
-With {{ m.params|count }} parameters, {{ (m.params - prev.params)|count }} more than the tiny model, the
-separable network averages {{ seeds.mean_last5|pct }} over the last five epochs of {{ seeds.count|plural('seed') }}:
-{{ compare.difference|pts }} against the tiny model, {{ compare|noise_words }}. The lowest single epoch
-is {{ seeds.worst_last5|pct }}.
+The layers are the depthwise model's ({{ m.params|count }} parameters); only the cycle ends an epoch earlier.
+On the {{ compare.seeds|plural('seed') }} both models ran, the last five epochs average
+{{ compare_current.mean_last5|against(compare_previous.mean_last5) }} with the longer cycle: {{ compare.difference|pts }},
+{{ compare|noise_words }}. Over all {{ seeds.count|plural('seed') }} the lowest single epoch is {{ seeds.worst_last5|pct }}.
 {% if seeds.all_pass %}It holds the bar on every seed: the Target's expectation is borne out.{% else %}It holds the bar
 on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} and misses on {{ seeds.failing|join(', ') }}, so the Target's expectation is
 not borne out: at this size the assignment is not met consistently by this design either.{% endif %}
-Training accuracy ends at {{ seeds.final_train_mean|pct }} on average (the tiny model's: {{ prev_seeds.final_train_mean|pct }}).
+Training accuracy ends at {{ seeds.final_train_mean|pct }} on average.
 {% if final_seeds %}Against the final model ({{ final_seeds.mean_last5|pct }} over {{ final_seeds.count|plural('seed') }}) it gives up
 {{ (final_seeds.mean_last5|r2 - seeds.mean_last5|r2)|points }} of mean accuracy.{% endif %}
 """,

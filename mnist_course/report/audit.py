@@ -419,22 +419,41 @@ def _without_code(text: str) -> str:
 
 
 def check_prose(found: Findings, text: str) -> None:
-    """No parenthesis inside a parenthesis, no value compared with itself."""
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.lstrip().startswith(("|", "<", "!", "![", "$")) or "<math" in line:
+    """No parenthesis inside a parenthesis, no value compared with itself (formulas,
+    links' addresses and trademarks such as "Intel(R)" are not prose)."""
+    text = re.sub(r"\$\$.*?\$\$", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+    depth, paragraph = 0, []  # over a paragraph: prose wraps across lines
+    for number, line in enumerate([*text.splitlines(), ""], 1):
+        if not line.strip() or line.lstrip().startswith(("|", "<", "!", "\\", "#", "?")):
+            _self_comparisons(found, paragraph)
+            depth, paragraph = 0, []
             continue
-        prose = re.sub(r"\]\([^)]*\)", "]", line)
-        depth = 0
+        prose = re.sub(r"\]\([^)]*\)", "]", re.sub(r"\$[^$]*\$", "", line))
+        prose = re.sub(r"\((?:R|TM|C)\)", "", prose)
+        paragraph.append((number, prose))
         for char in prose:
-            depth += {"(": 1, ")": -1}.get(char, 0)
+            depth = max(0, depth + {"(": 1, ")": -1}.get(char, 0))
             if depth > 1:
                 found.add(number, "a parenthesis inside a parenthesis")
+                depth = 1
                 break
-        for figure in _figures(prose):
-            pattern = re.escape(figure)
-            if re.search(rf"from {pattern} to {pattern}(?!\d)", prose) or re.search(
-                    rf"{pattern}[^.;:]{{0,80}}against {pattern}(?!\d)", prose):
-                found.add(number, f"compares {figure!r} with itself")
+
+
+def _self_comparisons(found: Findings, paragraph: list[tuple[int, str]]) -> None:
+    """"from X to X" or "X ..., against X" within one sentence of a paragraph."""
+    text = " ".join(prose for _, prose in paragraph)
+    for figure in dict.fromkeys(_figures(text)):
+        pattern = re.escape(figure)
+        match = (re.search(rf"from {pattern} to {pattern}(?!\d)", text)
+                 or re.search(rf"{pattern}[^.;:]{{0,80}}?against {pattern}(?!\d)", text))
+        if match:
+            before = text[:match.start()].count(" ")
+            words = 0
+            for number, prose in paragraph:  # the line the comparison starts on
+                words += prose.count(" ") + 1
+                if words > before:
+                    break
+            found.add(number, f"compares {figure!r} with itself")
 
 
 def audit_text(page: str, text: str, printed: list[str], allowed: set[str],

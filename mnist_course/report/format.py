@@ -169,11 +169,12 @@ def same(value: float | None, other: float | None, unit: str = "pct") -> bool:
 
 
 def from_to(before: float | None, after: float | None, unit: str = "pct") -> str:
-    """A change in words: "from 99.26 % to 99.31 %", or "unchanged at 99.26 %"."""
+    """A change as a verb phrase: "moved from 99.26 % to 99.31 %", or "stayed at 99.26 %"
+    when the two print the same."""
     show = _UNITS[unit]
     if same(before, after, unit):
-        return f"unchanged at {show(after)}"
-    return f"from {show(before)} to {show(after)}"
+        return f"stayed at {show(after)}"
+    return f"moved from {show(before)} to {show(after)}"
 
 
 def against(value: float | None, other: float | None, unit: str = "pct") -> str:
