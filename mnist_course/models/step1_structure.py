@@ -109,7 +109,7 @@ LIGHTER = CourseModel(
     recipe=PLAIN_SGD,
     previous="s1_skeleton",
     analysis="""
-Halving the channels took the model from {{ prev.params|count }} to {{ m.params|count }}
+Narrowing the channels took the model from {{ prev.params|count }} to {{ m.params|count }}
 parameters ({{ (100 * (prev.params - m.params) / prev.params)|round|int }} % fewer).
 The mean of the last five epochs over {{ compare.seeds|plural('seed') }}
 {{ prev_seeds.mean_last5|from_to(seeds.mean_last5) }} ({{ compare.difference|pts }}), {{ compare|noise_words }}.
@@ -157,7 +157,7 @@ LIGHTEST = CourseModel(
     recipe=PLAIN_SGD,
     previous="s1_lighter",
     analysis="""
-With {{ m.params|count }} parameters (was {{ prev.params|count }}) the last five epochs average
+With {{ m.params|count }} parameters ({{ prev.params|was(m.params, 'count') }}) the last five epochs average
 {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }} ({{ compare.difference|pts }} against the previous
 model, {{ compare|noise_words }}).
 The classifier kernel still holds {{ m.classifier_params|count }} parameters,

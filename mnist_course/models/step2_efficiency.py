@@ -39,10 +39,10 @@ BATCH_NORM = CourseModel(
     recipe=PLAIN_SGD,
     previous="s1_lightest",
     analysis="""
-{% if seeds.first_test_mean > prev_seeds.first_test_mean %}Batch norm gives the network a faster start: test accuracy after epoch 1 is
+{% if seeds.first_test_mean|r2 > prev_seeds.first_test_mean|r2 %}Batch norm gives the network a faster start: test accuracy after epoch 1 is
 {{ seeds.first_test_mean|pct }} on average over {{ seeds.count|plural('seed') }}, against {{ prev_seeds.first_test_mean|pct }} without it.{% else %}The first
-epoch is no faster with batch norm: {{ seeds.first_test_mean|pct }} after epoch 1 on average, against
-{{ prev_seeds.first_test_mean|pct }} without it, so the Target's faster start is not borne out.{% endif %}
+epoch is no faster with batch norm: after epoch 1 the test accuracy averages {{ seeds.first_test_mean|against(prev_seeds.first_test_mean) }}
+{%- if not seeds.first_test_mean|same(prev_seeds.first_test_mean) %} without it{% endif %}, so the Target's faster start is not borne out.{% endif %}
 Over the last five epochs the model averages {{ seeds.mean_last5|pct }}
 ({{ compare.difference|pts }}, {{ compare|noise_words }}), for {{ (m.params - prev.params)|count }} extra
 parameters (a scale and a shift per channel; the removed biases pay for part of it).

@@ -386,11 +386,12 @@ def analysis_facts(model_id: str, runs: dict[str, Runs], previous: str | None,
         shared = ({r["seed"] for r in runs[model_id].records}
                   & {r["seed"] for r in runs[previous].records})
         groups += [runs[model_id].on(shared), runs[previous].on(shared)]
-    accuracies, spreads, counts = {ACCURACY_BAR}, set(), set()
+    accuracies, spreads, counts, with_sd = {ACCURACY_BAR}, set(), set(), set()
     for group in groups:
         if not group.records:
             continue
         figures = group.figures()
+        with_sd.add(f"{figures['mean']:.2f} ± {figures['sd']:.3f} %")
         accuracies |= {figures[k] for k in ("lowest", "mean", "first_test", "final_test",
                                             "final_train")}
         spreads |= {figures[k] for k in ("sd", "range", "gap", "spread")}
@@ -404,7 +405,7 @@ def analysis_facts(model_id: str, runs: dict[str, Runs], previous: str | None,
     counts |= {a - b for a in counts for b in counts} | {PARAM_BUDGET - c for c in counts}
     return ({_pct(v) for v in accuracies} | {_points(abs(v)) for v in spreads}
             | {_signed(v) for v in spreads} | {f"{abs(c):,}" for c in counts}
-            | {f"{PARAM_BUDGET:,}"})
+            | {f"{PARAM_BUDGET:,}"} | with_sd)
 
 
 def _figures(text: str) -> list[str]:
@@ -445,15 +446,13 @@ def _self_comparisons(found: Findings, paragraph: list[tuple[int, str]]) -> None
     for figure in dict.fromkeys(_figures(text)):
         pattern = re.escape(figure)
         match = (re.search(rf"from {pattern} to {pattern}(?!\d)", text)
-                 or re.search(rf"{pattern}[^.;:]{{0,80}}?against {pattern}(?!\d)", text))
-        if match:
-            before = text[:match.start()].count(" ")
-            words = 0
-            for number, prose in paragraph:  # the line the comparison starts on
-                words += prose.count(" ") + 1
-                if words > before:
-                    break
-            found.add(number, f"compares {figure!r} with itself")
+                 or re.search(rf"{pattern}[^.;:]{{0,80}}?(?:against|\(was|\(it was) "
+                              rf"{pattern}(?!\d)", text))
+        if match:  # named by the line the comparison starts on
+            ends = [sum(len(prose) + 1 for _, prose in paragraph[:k + 1])
+                    for k in range(len(paragraph))]
+            line = paragraph[next(k for k, end in enumerate(ends) if end > match.start())][0]
+            found.add(line, f"compares {figure!r} with itself")
 
 
 def audit_text(page: str, text: str, printed: list[str], allowed: set[str],

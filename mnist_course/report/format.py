@@ -186,4 +186,22 @@ def against(value: float | None, other: float | None, unit: str = "pct") -> str:
     return f"{show(value)}, against {show(other)}"
 
 
-FILTERS.update(same=same, from_to=from_to, against=against)
+def was(before: float | None, now: float | None, unit: str = "pct") -> str:
+    """What a value was before, for a remark beside the new one: "was 98.81 %", or
+    "unchanged" when the two print the same."""
+    return "unchanged" if same(before, now, unit) else f"was {_UNITS[unit](before)}"
+
+
+def behind(reference: float, value: float) -> str:
+    """What a model's mean gives up against a reference mean, as a verb phrase, from the
+    printed values: "gives up 0.16 points of mean accuracy", "scores 0.09 points higher",
+    or "scores the same mean"."""
+    gap = round(round(reference, 2) - round(value, 2), 2)
+    if gap > 0:
+        return f"gives up {points(gap)} of mean accuracy"
+    if gap < 0:
+        return f"scores {points(-gap)} higher"
+    return f"scores the same mean, {pct(value)}"
+
+
+FILTERS.update(same=same, from_to=from_to, against=against, was=was, behind=behind)
