@@ -107,9 +107,9 @@ def test_figures_on_pages_equal_the_json(site):
         assert f"| Lowest of any last-5 epoch, all seeds | {pct(seeds.worst_last5)} |" in text
         assert mean_sd(seeds.mean_last5, seeds.sd_last5) in text, model.id
         # the badge counts the seeds it is about: the failing ones when any seed fails
-        verdict = (f"pass</span> on {seeds.count} of {seeds.count} seeds" if seeds.all_pass
-                   else f"fail</span> on {len(seeds.failing)} of {seeds.count} seed")
-        assert f"| Requirements met | <span class=\"mc-badge mc-{verdict}" in text, model.id
+        verdict = (f'pass">pass</span> on {seeds.count} of {seeds.count} seeds' if seeds.all_pass
+                   else f'fail">fail</span> on {len(seeds.failing)} of {seeds.count} seed')
+        assert f'| Requirements met | <span class="mc-badge mc-{verdict}' in text, model.id
     final = [site["records"][(FINAL_MODEL_ID, seed)] for seed in get_model(FINAL_MODEL_ID).seeds]
     worst = pct(summarize_seeds(final).worst_last5)
     assert worst in page(site, "index.md")
