@@ -224,7 +224,7 @@ Each seed's last five epochs spread over {{ compare_current.spread_last5_mean|po
 {%- if compare_current.spread_last5_mean|r2 < compare_previous.spread_last5_mean|r2 %}, against {{ compare_previous.spread_last5_mean|points }}: the steadier finish the Target expected.
 {%- elif compare_current.spread_last5_mean|r2 == compare_previous.spread_last5_mean|r2 %}, unchanged, so the steadier finish the Target expected is not borne out.
 {%- else %}, against {{ compare_previous.spread_last5_mean|points }}, so the steadier finish the Target expected is not borne out.{% endif %}
-The lowest single epoch over all {{ seeds.count|plural('seed') }} is {{ seeds.worst_last5|pct }}
+The lowest single epoch over its {{ seeds.count|plural('seed') }} is {{ seeds.worst_last5|pct }}
 {%- if seeds.all_pass %}, and every seed meets every requirement.{% else %}; {{ seeds.failing|length }} of {{ seeds.count|plural('seed') }} miss a requirement ({{ seeds.failing|join(', ') }}).{% endif %}
 """,
 )

@@ -202,14 +202,10 @@ def badge(passed: bool | None, yes: str = "pass", no: str = "fail") -> Markup:
 
 def model_row(results: ModelResults) -> dict[str, Any]:
     """The figures one line of a models table shows."""
-    summary = results.summary
-    seeds = results.seeds_summary
-    passing = sum(run_passes(r) for r in results.records)
     return {
-        "results": results, "model": results.model, "summary": summary, "seeds": seeds,
-        "record": results.main_record,
-        "passed": None if not results.trained else passing == len(results.records),
-        "passing": passing, "stale": bool(results.stale_seeds),
+        "results": results, "model": results.model, "summary": results.summary,
+        "seeds": results.seeds_summary, "record": results.main_record,
+        "stale": bool(results.stale_seeds),
     }
 
 
