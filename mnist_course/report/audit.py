@@ -267,6 +267,37 @@ def check_model_page(found: Findings, text: str, runs: Runs) -> None:
                 found.differs(line, f"epoch table, epoch {cells[0]}, {name}", shown, value)
 
 
+def check_step_chain(found: Findings, text: str, runs: dict[str, Runs],
+                     titles: dict[str, str]) -> None:
+    """The final model's table of what each change of its step added, on the seeds every
+    model of the chain ran: each mean, each change from the row above, and its noise."""
+    match = re.search(r"On the seeds every model of the chain ran \(([\d, ]+)\)", text)
+    if not match:
+        return
+    seeds = {int(seed) for seed in match.group(1).split(",")}
+    by_title = {title: model_id for model_id, title in titles.items()}
+    before: Runs | None = None
+    for table in _table(text, "Model", "Its one change"):
+        for line, cells in table.rows:
+            model = runs.get(by_title.get(cells[0], ""))
+            if model is None:
+                found.add(line, f"step chain: {cells[0]!r} has no stored runs")
+                continue
+            model = model.on(seeds)
+            mean = model.figures()["mean"]
+            found.differs(line, f"step chain, {cells[0]}, mean", cells[2], _pct(mean))
+            if before is not None:
+                earlier = before.figures()
+                change = round(round(mean, 2) - round(earlier["mean"], 2), 2)
+                noise = round(max(model.figures()["range"], earlier["range"]), 2)
+                found.differs(line, f"step chain, {cells[0]}, change", cells[3], _signed(change))
+                found.differs(line, f"step chain, {cells[0]}, noise", cells[4],
+                              "unknown (one seed)" if len(seeds) == 1 else
+                              f"{'within' if abs(change) <= noise else 'beyond'} "
+                              f"({_points(noise)})")
+            before = model
+
+
 def check_models_table(found: Findings, text: str, runs: dict[str, Runs],
                        titles: dict[str, str]) -> None:
     """The step overviews' and the comparison's table of models."""
@@ -519,6 +550,7 @@ def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
         facts = None
         if model is not None and model.id in runs:
             check_model_page(found, text, runs[model.id])
+            check_step_chain(found, text, runs, titles)
             facts = analysis_facts(model.id, runs, model.previous, site.definition.final,
                                    classifier)
         if page in {step_page(s) for s in site.definition.steps} or page == "comparison.md":
