@@ -146,3 +146,17 @@ def test_the_seed_means_are_rounded_once(builtin):
     seeds = summarize_seeds(records)
     assert f"{seeds.sd_last5:.3f}" == f"{statistics.stdev(means):.3f}"
     assert f"{seeds.mean_last5:.2f}" == f"{statistics.fmean(means):.2f}"
+
+
+def test_every_build_runs_the_audit_and_fails_on_a_problem(tmp_path, monkeypatch, capsys):
+    from report_fixtures import copy_docs, render
+
+    import mnist_course.report.audit as audit_module
+
+    docs = copy_docs(tmp_path / "docs")
+    assert render(tmp_path / "results", docs) == 0  # nothing trained: nothing to disagree
+    capsys.readouterr()
+    monkeypatch.setattr(audit_module, "audit_pages",
+                        lambda *args: ["index.md, line 3: a figure the runs do not give"])
+    assert render(tmp_path / "results", docs) == 1
+    assert "audit: index.md, line 3: a figure the runs do not give\n" in capsys.readouterr().err
