@@ -411,7 +411,8 @@ def analysis_facts(model_id: str, runs: dict[str, Runs], previous: str | None,
                    final: str | None, classifier: dict[str, int]) -> set[str]:
     """Every figure the Analysis of ``model_id`` may quote, as printed: the accuracies of
     this model, the one it changes and the final model (on all their seeds and on the
-    seeds shared with the one it changes), their differences, spreads and parameters."""
+    seeds shared with the one it changes, and of each of their runs), the differences of
+    their summary figures as printed, spreads, gaps and parameters."""
     groups = [runs[m] for m in (model_id, previous, final) if m in runs]
     if previous in runs and model_id in runs:
         shared = ({r["seed"] for r in runs[model_id].records}
@@ -423,6 +424,13 @@ def analysis_facts(model_id: str, runs: dict[str, Runs], previous: str | None,
             continue
         figures = group.figures()
         with_sd.add(f"{figures['mean']:.2f} ± {figures['sd']:.3f} %")
+        for record in group.records:  # one run's figures: any epoch, its last-5 mean, gap
+            accuracies |= {e[k] for e in record["epochs"]
+                           for k in ("test_accuracy", "train_accuracy")}
+            last = _last(record)
+            accuracies.add(statistics.fmean(last))
+            spreads |= {max(last) - min(last), record["epochs"][-1]["train_accuracy"]
+                        - record["epochs"][-1]["test_accuracy"]}
         accuracies |= {figures[k] for k in ("lowest", "mean", "first_test", "final_test",
                                             "final_train")}
         spreads |= {figures[k] for k in ("sd", "range", "gap", "spread")}
@@ -430,9 +438,10 @@ def analysis_facts(model_id: str, runs: dict[str, Runs], previous: str | None,
     for model in (model_id, previous, final):
         if model in classifier:
             counts.add(classifier[model])
-    shown = {round(v, 2) for v in accuracies}
-    spreads |= {a - b for a in shown for b in shown}
-    spreads |= {round(a, 2) - round(b, 2) for a in spreads for b in spreads}
+    summary = {round(v, 2) for group in groups if group.records
+               for k, v in group.figures().items() if k not in ("sd", "range", "gap", "spread")}
+    summary |= {round(ACCURACY_BAR, 2)}
+    spreads |= {a - b for a in summary for b in summary}
     counts |= {a - b for a in counts for b in counts} | {PARAM_BUDGET - c for c in counts}
     return ({_pct(v) for v in accuracies} | {_points(abs(v)) for v in spreads}
             | {_signed(v) for v in spreads} | {f"{abs(c):,}" for c in counts}
@@ -498,7 +507,8 @@ def audit_text(page: str, text: str, printed: list[str], allowed: set[str],
     for number, line in enumerate(_without_code(text).splitlines(), 1):
         for figure in _figures(line):
             if figure not in shown:
-                out.append((number, f"{figure!r} is shown but was not printed from the runs"))
+                out.append((number, f"{figure!r} is shown but no filter printed it from the "
+                                    "runs (typed into a template, or changed in the page?)"))
             elif facts is not None and analysis_start <= number < analysis_end and (
                     figure not in facts):
                 out.append((number, f"Analysis: {figure!r} is no figure of the runs it "
@@ -512,6 +522,8 @@ def _course_words(site: Site) -> set[str]:
              *definition.steps.values()]
     for model in definition:
         words += [model.title, *model.target]
+    if site.preview is not None:  # the build's own options: "1 epoch on 2,000 images"
+        words.append(site.preview.describe())
     return {f for text in words for f in _figures(str(text))}
 
 
