@@ -209,6 +209,17 @@ class Findings:
         return [f"{self.page}, line {line}: {words}" for line, words in self.problems]
 
 
+def _rows_of(found: Findings, text: str, header: tuple[str, ...], items: dict, what: str):
+    """The rows of the tables with this header, each with the item its first cell names
+    (a seed, a model's title); a row that names none is a problem."""
+    for table in _table(text, *header):
+        for line, cells in table.rows:
+            if cells[0] not in items:
+                found.add(line, f"{what}: {cells[0]!r} is in no stored run")
+                continue
+            yield line, cells, items[cells[0]]
+
+
 def check_model_page(found: Findings, text: str, runs: Runs) -> None:
     """A model page's Result table, its per-seed table and its epoch rows."""
     figures = runs.figures()
@@ -238,12 +249,10 @@ def check_model_page(found: Findings, text: str, runs: Runs) -> None:
     for label in sorted(set(expected) - seen):
         found.add(0, f"Result, {label!r}: missing from the page")
     by_seed = {str(r["seed"]): r for r in runs.records}
-    rows = [row for t in _table(text, "Seed", f"Lowest of last {LAST_EPOCHS}") for row in t.rows]
-    for line, cells in rows:
-        record = by_seed.pop(cells[0], None)
-        if record is None:
-            found.add(line, f"per-seed table: seed {cells[0]} has no stored run")
-            continue
+    listed = set()
+    for line, cells, record in _rows_of(found, text, ("Seed", f"Lowest of last {LAST_EPOCHS}"),
+                                        by_seed, "per-seed table, seed"):
+        listed.add(cells[0])
         last = _last(record)
         want = [cells[0], _pct(min(last)), _pct(statistics.fmean(last)),
                 "pass" if _passes(record) else "fail", ", ".join(_pct(v) for v in last)]
@@ -251,7 +260,7 @@ def check_model_page(found: Findings, text: str, runs: Runs) -> None:
                                       cells, want, strict=False):
             if name:
                 found.differs(line, f"per-seed table, seed {cells[0]}, {name}", shown, value)
-    for seed in by_seed:
+    for seed in sorted(set(by_seed) - listed):
         found.add(0, f"per-seed table: seed {seed} is missing")
     for table in _table(text, "Epoch", "Test acc."):
         epochs = {str(e["epoch"]): e for e in main["epochs"]}
@@ -302,25 +311,21 @@ def check_models_table(found: Findings, text: str, runs: dict[str, Runs],
                        titles: dict[str, str]) -> None:
     """The step overviews' and the comparison's table of models."""
     by_title = {title: model_id for model_id, title in titles.items()}
-    for table in _table(text, "Model", "Parameters", "Requirements"):
-        for line, cells in table.rows:
-            model_id = by_title.get(cells[0])
-            if model_id is None:
-                found.add(line, f"models table: {cells[0]!r} is no model of the course")
-                continue
-            if model_id not in runs:
-                found.differs(line, f"models table, {cells[0]}, requirements", cells[2],
-                              "not trained")
-                continue
-            model = runs[model_id]
-            figures = model.figures()
-            want = [f"{model.main['params']:,}", _verdict(model), _pct(figures["lowest"]),
-                    f"{figures['mean']:.2f} ± {figures['sd']:.3f} %"]
-            shown = cells[1:5]
-            shown[1] = shown[1].removesuffix(", stale")
-            for name, cell, value in zip(("parameters", "requirements", "lowest last epoch",
-                                          "mean ± sd"), shown, want, strict=True):
-                found.differs(line, f"models table, {cells[0]}, {name}", cell, value)
+    for line, cells, model_id in _rows_of(found, text, ("Model", "Parameters", "Requirements"),
+                                          by_title, "models table"):
+        if model_id not in runs:
+            found.differs(line, f"models table, {cells[0]}, requirements", cells[2],
+                          "not trained")
+            continue
+        model = runs[model_id]
+        figures = model.figures()
+        want = [f"{model.main['params']:,}", _verdict(model), _pct(figures["lowest"]),
+                f"{figures['mean']:.2f} ± {figures['sd']:.3f} %"]
+        shown = cells[1:5]
+        shown[1] = shown[1].removesuffix(", stale")
+        for name, cell, value in zip(("parameters", "requirements", "lowest last epoch",
+                                      "mean ± sd"), shown, want, strict=True):
+            found.differs(line, f"models table, {cells[0]}, {name}", cell, value)
 
 
 def _requirements(final: Runs) -> dict[str, tuple[str, str, str]]:
@@ -386,19 +391,13 @@ def check_comparison(found: Findings, text: str, final: Runs | None) -> None:
     if final is None:
         return
     by_seed = {str(r["seed"]): r for r in final.records}
-    for table in _table(text, "Seed", "Lowest", "Mean"):
-        for line, cells in table.rows:
-            record = by_seed.get(cells[0])
-            if record is None:
-                found.add(line, f"final model's seeds: seed {cells[0]} has no stored run")
-                continue
-            last = _last(record)
-            want = [f"{min(last):.2f}", f"{statistics.fmean(last):.2f}",
-                    *(f"{v:.2f}" for v in last)]
-            for k, (shown, value) in enumerate(zip(cells[1:], want, strict=False)):
-                name = ("lowest", "mean")[k] if k < 2 else f"epoch {k - 1} of the last"
-                found.differs(line, f"final model's seeds, seed {cells[0]}, {name}",
-                              shown, value)
+    for line, cells, record in _rows_of(found, text, ("Seed", "Lowest", "Mean"), by_seed,
+                                        "final model's seeds, seed"):
+        last = _last(record)
+        want = [f"{min(last):.2f}", f"{statistics.fmean(last):.2f}", *(f"{v:.2f}" for v in last)]
+        for k, (shown, value) in enumerate(zip(cells[1:], want, strict=False)):
+            name = ("lowest", "mean")[k] if k < 2 else f"epoch {k - 1} of the last"
+            found.differs(line, f"final model's seeds, seed {cells[0]}, {name}", shown, value)
     figures = final.figures()
     prose = _plain(text)
     match = re.search(r"test accuracies is (\S+ ± \S+ %)", prose)
