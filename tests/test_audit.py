@@ -114,6 +114,11 @@ def test_the_prose_rules():
     assert [line for line, _ in found.problems] == [1, 4, 6]
     assert "parenthesis inside a parenthesis" in found.problems[0][1]
     assert "'0.08 points' with itself" in found.problems[1][1]
+    # the course author's own words (a title, a Target) are theirs, not generated prose
+    title = "A (very (nested)) title"
+    mine = Findings("page.md")
+    check_prose(mine, f"# {title}\n\nNext: [{title}](x.md) (it is {title}).\n", (title,))
+    assert mine.problems == []
 
 
 def test_tables_are_read_with_their_rows_inside_details_too():

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..results import metrics_path
 from ..summary import ACCURACY_BAR, LAST_EPOCHS, MAX_EPOCHS, PARAM_BUDGET
+from .format import md
 from .render import Site, docs_path, model_page, render_pages, step_page
 
 MINUS = "\u2212"
@@ -458,9 +459,12 @@ def _without_code(text: str) -> str:
     return re.sub(r"`[^`\n]*`", "``", text)
 
 
-def check_prose(found: Findings, text: str) -> None:
+def check_prose(found: Findings, text: str, exempt: tuple[str, ...] = ()) -> None:
     """No parenthesis inside a parenthesis, no value compared with itself (formulas,
-    links' addresses and trademarks such as "Intel(R)" are not prose)."""
+    links' addresses, trademarks such as "Intel(R)" and the course author's own words,
+    ``exempt`` as the page shows them, are not the generated prose these rules hold)."""
+    for words in sorted(exempt, key=len, reverse=True):
+        text = text.replace(words, "…") if words else text
     text = re.sub(r"\$\$.*?\$\$", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
     depth, paragraph = 0, []  # over a paragraph: prose wraps across lines
     for number, line in enumerate([*text.splitlines(), ""], 1):
@@ -515,15 +519,23 @@ def audit_text(page: str, text: str, printed: list[str], allowed: set[str],
     return out
 
 
-def _course_words(site: Site) -> set[str]:
+def _authored(site: Site) -> list[str]:
+    """The course author's words (titles, Targets, step notes), which the pages quote."""
     definition = site.definition
     words = [definition.title, definition.description or "", *definition.step_notes.values(),
              *definition.steps.values()]
     for model in definition:
         words += [model.title, *model.target]
-    if site.preview is not None:  # the build's own options: "1 epoch on 2,000 images"
+    return [str(text) for text in words if text]
+
+
+def _course_words(site: Site) -> set[str]:
+    """The figures the course author typed (a Target's "4,000 parameters") and those of
+    the build's own options ("1 epoch on 2,000 images"): shown, but not from the runs."""
+    words = _authored(site)
+    if site.preview is not None:
         words.append(site.preview.describe())
-    return {f for text in words for f in _figures(str(text))}
+    return {f for text in words for f in _figures(text)}
 
 
 def _classifier_params(results_dir: Path, model_id: str) -> int | None:
@@ -546,6 +558,7 @@ def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
     titles = {r.model.id: r.model.title for r in site.course}
     final = runs.get(site.definition.final or "")
     allowed = _course_words(site)
+    exempt = tuple({str(md(words)) for words in _authored(site)})
     classifier = {m: c for m in titles if (c := _classifier_params(results_dir, m))}
     pages = {model_page(r.model): r.model for r in site.course}
     problems: list[str] = []
@@ -570,7 +583,7 @@ def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
             check_home(found, text, final)
         if page == "comparison.md":
             check_comparison(found, text, final)
-        check_prose(found, _without_code(text))
+        check_prose(found, _without_code(text), exempt)
         flagged = {line for line, _ in found.problems}
         found.problems += [(line, words) for line, words in
                            audit_text(page, text, printed[page], allowed, facts)
