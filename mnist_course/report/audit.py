@@ -29,7 +29,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..results import metrics_path
+from ..errors import ResultsError
+from ..results import load_metrics, metrics_path
 from ..summary import ACCURACY_BAR, LAST_EPOCHS, MAX_EPOCHS, PARAM_BUDGET
 from .format import md
 from .render import Site, docs_path, model_page, render_pages, step_page
@@ -98,16 +99,17 @@ class Runs:
 
 
 def read_runs(site: Site, results_dir: Path) -> dict[str, Runs]:
-    """Every model's usable runs, read from ``metrics.json`` (the seeds the site expects)."""
+    """Every model's usable runs, read from ``metrics.json`` (the seeds the site expects);
+    which files are valid runs is the results store's word, every figure is the audit's."""
     runs = {}
     for results in site.course:
         model = results.model
         records = []
         for state in results.states:
             path = metrics_path(Path(results_dir), model.id, state.seed)
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+            try:  # a file the results store rejects (damaged, another schema) is no run
+                record = load_metrics(path)
+            except ResultsError:
                 continue
             if (isinstance(record, dict) and record.get("status") == "complete"
                     and record.get("model_id") == model.id and record.get("epochs")
