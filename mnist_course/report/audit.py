@@ -528,6 +528,8 @@ def _authored(site: Site) -> list[str]:
              *definition.steps.values()]
     for model in definition:
         words += [model.title, *model.target]
+    for view in getattr(site, "sweeps", None) or ():  # a design sweep's own title and goal
+        words += [getattr(view.sweep, name, "") for name in ("title", "goal")]
     return [str(text) for text in words if text]
 
 
