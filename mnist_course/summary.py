@@ -104,6 +104,7 @@ class Requirement:
     name: str  # what is required, in words
     measured: str  # the measured value, formatted
     passed: bool
+    worse: float = 0.0  # orders seeds from best to worst on this requirement (higher: worse)
 
 
 def check_requirements(record: dict) -> list[Requirement]:
@@ -114,15 +115,16 @@ def check_requirements(record: dict) -> list[Requirement]:
     full = not record.get("quick_check") and record.get("status") == "complete"
     return [
         Requirement(f"fewer than {PARAM_BUDGET:,} parameters", f"{record['params']:,}",
-                    record["params"] < PARAM_BUDGET),
+                    record["params"] < PARAM_BUDGET, record["params"]),
         Requirement(f"at most {MAX_EPOCHS} epochs", str(len(epochs)),
-                    0 < len(epochs) <= MAX_EPOCHS),
+                    0 < len(epochs) <= MAX_EPOCHS, len(epochs)),
         Requirement(f"test accuracy ≥ {ACCURACY_BAR:.2f} % in each of the last {LAST_EPOCHS} "
                     "epochs", f"lowest {lowest:.2f} %" if last else "no epochs",
-                    full and len(last) == LAST_EPOCHS and lowest >= ACCURACY_BAR),
+                    full and len(last) == LAST_EPOCHS and lowest >= ACCURACY_BAR,
+                    -lowest if last else float("inf")),
         Requirement("no fully connected layer",
                     "none" if not record.get("has_linear") else "has nn.Linear",
-                    record.get("has_linear") is False),
+                    record.get("has_linear") is False, float(bool(record.get("has_linear")))),
     ]
 
 
@@ -162,23 +164,29 @@ def summarize_seeds(records: list[dict]) -> SeedsSummary:
         raise ValueError("no runs to summarise")
     runs = sorted(records, key=lambda r: r["seed"])
     summaries = [summarize(r) for r in runs]
-    means = [s.last5_mean for s in summaries]
+    # Unrounded: every across-seed figure is rounded once, where a page prints it (a mean of
+    # means rounded to 4 places first can print 0.022 where the runs give 0.023).
+    means = [statistics.fmean(e["test_accuracy"] for e in r["epochs"][-LAST_EPOCHS:])
+             for r in runs]
     checks = [check_requirements(r) for r in runs]
     requirements = []
     for index, first in enumerate(checks[0]):
-        per_seed = [c[index] for c in checks]
+        per_seed = [{"seed": r["seed"], "measured": c.measured, "passed": c.passed,
+                     "worse": c.worse} for r, c in zip(runs, [c[index] for c in checks],
+                                                        strict=True)]
         requirements.append({
             "name": first.name,
-            "passed": all(c.passed for c in per_seed),
-            "per_seed": [{"seed": r["seed"], "measured": c.measured, "passed": c.passed}
-                         for r, c in zip(runs, per_seed, strict=True)],
+            "passed": all(entry["passed"] for entry in per_seed),
+            "per_seed": per_seed,
+            # The seed that does worst on it (a failing one first): what "worst" quotes.
+            "worst": max(per_seed, key=lambda e: (not e["passed"], e["worse"])),
         })
     return SeedsSummary(
         count=len(runs),
         seeds=[r["seed"] for r in runs],
         worst_last5=min(s.last5_min for s in summaries),
-        mean_last5=round(statistics.fmean(means), 4),
-        sd_last5=round(statistics.stdev(means), 4) if len(means) > 1 else 0.0,
+        mean_last5=statistics.fmean(means),
+        sd_last5=statistics.stdev(means) if len(means) > 1 else 0.0,
         widest_spread_last5=round(max(s.last5_max - s.last5_min for s in summaries), 4),
         all_pass=all(all(c.passed for c in check) for check in checks),
         failing=[f"seed {r['seed']}" for r, check in zip(runs, checks, strict=True)
@@ -186,7 +194,7 @@ def summarize_seeds(records: list[dict]) -> SeedsSummary:
         requirements=requirements,
         passing=[f"seed {r['seed']}" for r, check in zip(runs, checks, strict=True)
                  if all(c.passed for c in check)],
-        range_last5_means=round(max(means) - min(means), 4),
+        range_last5_means=max(means) - min(means),
         first_test_mean=_mean(s.first_test for s in summaries),
         final_train_mean=_mean(s.final_train for s in summaries),
         final_test_mean=_mean(s.final_test for s in summaries),
@@ -197,7 +205,7 @@ def summarize_seeds(records: list[dict]) -> SeedsSummary:
 
 
 def _mean(values) -> float:
-    return round(statistics.fmean(values), 4)
+    return statistics.fmean(values)
 
 
 @dataclass(frozen=True)
@@ -212,6 +220,9 @@ class Comparison:
     noise: float  # the larger of the two models' ranges of seed means, in points
     within_noise: bool  # |difference| is no larger than the noise
     seeds: int  # seeds of the model with fewer, which limits the evidence
+    # Whose seeds the noise is the spread of, in words ("the previous model's seeds"): the
+    # noise is one model's range, and the prose says which.
+    noise_of: str = "one model's seeds"
 
     @property
     def noise_known(self) -> bool:
@@ -229,11 +240,18 @@ class Comparison:
         return self.noise_known and self.difference < 0 and not self.within_noise
 
 
-def compare_seeds(current: SeedsSummary, previous: SeedsSummary) -> Comparison:
-    """Whether ``current`` beats ``previous`` by more than their seeds differ by chance."""
+def compare_seeds(current: SeedsSummary, previous: SeedsSummary,
+                  names: tuple[str, str] = ("this model", "the previous model")
+                  ) -> Comparison:
+    """Whether ``current`` beats ``previous`` by more than their seeds differ by chance;
+    ``names`` name the two models in the words that say whose seeds the noise is."""
     difference = round(round(current.mean_last5, 2) - round(previous.mean_last5, 2), 2)
-    noise = round(max(current.range_last5_means, previous.range_last5_means), 2)
+    wider, name = max((current, names[0]), (previous, names[1]),
+                      key=lambda pair: pair[0].range_last5_means)
+    noise = round(wider.range_last5_means, 2)
+    listed = ", ".join(str(seed) for seed in wider.seeds)
     return Comparison(difference=difference, noise=noise,
                       within_noise=min(current.count, previous.count) > 1
                       and abs(difference) <= noise,
-                      seeds=min(current.count, previous.count))
+                      seeds=min(current.count, previous.count),
+                      noise_of=f"{name}'s seeds {listed}")

@@ -93,3 +93,20 @@ def test_differences_come_from_the_printed_values():
 def test_one_seed_cannot_tell_noise_apart():
     comparison = compare_seeds(_seeds_with_means([99.5]), _seeds_with_means([99.4]))
     assert not comparison.noise_known and not comparison.within_noise
+
+
+def test_the_worst_seed_of_each_requirement_is_the_one_quoted():
+    from mnist_course.summary import summarize_seeds
+
+    good = [99.5] * 15
+    records = [fake_record(seed=0, tests=good), fake_record(seed=1, tests=[*good[:14], 99.42]),
+               fake_record(seed=2, tests=[*good[:14], 99.44])]
+    accuracy = summarize_seeds(records).requirements[2]
+    assert accuracy["passed"] and accuracy["worst"]["seed"] == 1
+    assert accuracy["worst"]["measured"] == "lowest 99.42 %"
+    records[2] = fake_record(seed=2, tests=[*good[:14], 99.30])
+    records.append(fake_record(seed=3, tests=[*good[:14], 99.10]))
+    accuracy = summarize_seeds(records).requirements[2]
+    # a failing seed first, and the worst of the failing ones
+    assert not accuracy["passed"] and accuracy["worst"]["seed"] == 3
+    assert len(summarize_seeds(records).failing) == 2

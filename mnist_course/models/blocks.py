@@ -110,3 +110,77 @@ def with_widths(spec: tuple[Layer, ...], widths: dict[int, int]) -> tuple[Layer,
             raise ValueError(f"layer {index} of the spec is {spec[index]!r}, not a convolution")
     return tuple(dataclasses.replace(layer, out_channels=widths[i]) if i in widths else layer
                  for i, layer in enumerate(spec))
+
+
+# ----------------------------------------------------------------------------------------
+# Facts about a spec, for the Targets and Analyses: generated from the layers, never typed.
+
+MNIST_SIZE = 28  # pixels per side of an input image
+
+
+@dataclass(frozen=True)
+class Place:
+    """A layer of a spec with what it sees: the map size it produces and its receptive
+    field (stride-1 convolutions, pools of stride = kernel)."""
+
+    layer: Layer
+    index: int
+    size: int  # side of the output map, in pixels
+    field: int  # side of the receptive field of one output, in input pixels
+    after_pool: bool  # a max-pool comes before it
+
+
+def walk(spec: tuple[Layer, ...], size: int = MNIST_SIZE) -> list[Place]:
+    places, field, jump, pooled = [], 1, 1, False
+    for index, layer in enumerate(spec):
+        if isinstance(layer, Conv):
+            size = size - layer.kernel + 1 + 2 * layer.padding
+            field += (layer.kernel - 1) * jump
+        elif isinstance(layer, MaxPool):
+            size //= layer.kernel
+            field += (layer.kernel - 1) * jump
+            jump *= layer.kernel
+        else:
+            size = 1
+        places.append(Place(layer, index, size, field, pooled))
+        pooled = pooled or isinstance(layer, MaxPool)
+    return places
+
+
+def convs(spec: tuple[Layer, ...], kernel: int | None = None, after_pool: bool | None = None,
+          depthwise: bool = False) -> list[Place]:
+    """The convolutions of a spec (the classifier, which makes the logits, excluded), of
+    one kernel size and one side of the pool when given."""
+    return [p for p in walk(spec) if isinstance(p.layer, Conv) and p.layer.relu
+            and (kernel is None or p.layer.kernel == kernel)
+            and (after_pool is None or p.after_pool == after_pool)
+            and p.layer.depthwise == depthwise]
+
+
+def widths(places: list[Place]) -> str:
+    """Their output channels, "8-10"."""
+    return "-".join(str(p.layer.out_channels) for p in places)
+
+
+def classifier(spec: tuple[Layer, ...]) -> Place:
+    """The last convolution, which makes the ten logits."""
+    return [p for p in walk(spec) if isinstance(p.layer, Conv)][-1]
+
+
+def map_before(spec: tuple[Layer, ...], place: Place) -> int:
+    """The map size entering a layer."""
+    return walk(spec)[place.index - 1].size if place.index else MNIST_SIZE
+
+
+def before_gap(spec: tuple[Layer, ...]) -> Place:
+    """The layer the global average pool (or the classifier kernel) reads."""
+    places = walk(spec)
+    gap = next((p for p in places if isinstance(p.layer, GlobalAvgPool)), None)
+    return places[(gap or classifier(spec)).index - 1]
+
+
+NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven"}
+
+
+def in_words(count: int) -> str:
+    return NUMBERS.get(count, str(count))

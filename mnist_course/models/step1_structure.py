@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..course import CourseModel
 from ..recipe import Recipe
-from .blocks import Conv, MaxPool
+from .blocks import Conv, MaxPool, classifier, convs, in_words, map_before, walk, widths
 from .seeds import THREE_SEEDS
 
 # Every model of step 1 and 2 trains with this plain recipe; step 3 changes it.
@@ -22,6 +22,35 @@ PLAIN_SGD = Recipe(
     momentum=0.9,
 )
 
+SKELETON_LAYERS = (
+    Conv(16), Conv(32),  # 28 -> 26 -> 24, receptive field 5
+    MaxPool(),  # 24 -> 12
+    Conv(16, kernel=1),  # transition: 32 -> 16 channels, field unchanged
+    Conv(16), Conv(32),  # 12 -> 10 -> 8
+    Conv(10, kernel=1),  # 10 channels, one per digit
+    Conv(10, kernel=8, relu=False),  # the big classifier kernel: 8x8 map -> 1x1 logits
+)
+
+
+def layout(spec) -> str:
+    """The structure in words, from the layers: "two 3x3 convolutions, a max-pool at a
+    receptive field of 5x5, ..."."""
+    before, after = convs(spec, 3, after_pool=False), convs(spec, 3, after_pool=True)
+    pool = next(p for p in walk(spec) if isinstance(p.layer, MaxPool))
+    ones = convs(spec, 1, after_pool=True)
+    last = classifier(spec)
+    side = map_before(spec, last)
+    squeezed = walk(spec)[pool.index - 1].layer.out_channels
+    return (f"{in_words(len(before))} 3x3 convolutions, a max-pool at a receptive field of "
+            f"{before[-1].field}x{before[-1].field} (where MNIST strokes start to form edges), "
+            f"a 1x1 transition that squeezes {squeezed} channels to "
+            f"{ones[0].layer.out_channels}, "
+            f"{in_words(len(after))} more 3x3 convolutions and {in_words(len(ones) - 1)} more "
+            f"1x1 convolution{'s' if len(ones) > 2 else ''} to {ones[-1].layer.out_channels} "
+            f"channels, then a classifier kernel of {last.layer.kernel}x{last.layer.kernel} "
+            f"that covers the whole {side}x{side} map")
+
+
 SKELETON = CourseModel(
     id="s1_skeleton",
     step=1,
@@ -29,20 +58,10 @@ SKELETON = CourseModel(
     title="The skeleton",
     target=(
         "Get the whole pipeline working end to end: data, training loop, test every epoch.",
-        "Lay out the structure the course keeps: two 3x3 convolutions, a max-pool at a "
-        "receptive field of 5x5 (where MNIST strokes start to form edges), a 1x1 transition "
-        "that squeezes channels, three more 3x3 convolutions, then a classifier kernel that "
-        "covers the whole 8x8 map.",
+        f"Lay out the structure the course keeps: {layout(SKELETON_LAYERS)}.",
         "No budget yet: we want to see that the structure learns, not that it is small.",
     ),
-    architecture=(
-        Conv(16), Conv(32),  # 28 -> 26 -> 24, receptive field 5
-        MaxPool(),  # 24 -> 12
-        Conv(16, kernel=1),  # transition: 32 -> 16 channels, field unchanged
-        Conv(16), Conv(32),  # 12 -> 10 -> 8
-        Conv(10, kernel=1),  # 10 channels, one per digit
-        Conv(10, kernel=8, relu=False),  # the big classifier kernel: 8x8 map -> 1x1 logits
-    ),
+    architecture=SKELETON_LAYERS,
     recipe=PLAIN_SGD,
     analysis="""
 The skeleton learns: over {{ seeds.count|plural('seed') }} its last five epochs average
@@ -66,30 +85,35 @@ Next we keep the structure and cut the width.
 """,
 )
 
+LIGHTER_LAYERS = (
+    Conv(8), Conv(16),
+    MaxPool(),
+    Conv(8, kernel=1),
+    Conv(16), Conv(16),
+    Conv(10, kernel=1),
+    Conv(10, kernel=8, relu=False),
+)
+
 LIGHTER = CourseModel(
     id="s1_lighter",
     step=1,
     seeds=THREE_SEEDS,
     title="Halve the channels",
     target=(
-        "Keep the skeleton's structure exactly; halve the width of every 3x3 convolution.",
+        "Keep the skeleton's structure exactly; narrow its 3x3 convolutions from "
+        f"{widths(convs(SKELETON_LAYERS, 3))} to {widths(convs(LIGHTER_LAYERS, 3))} channels "
+        f"and its 1x1 transition from {widths(convs(SKELETON_LAYERS, 1)[:1])} to "
+        f"{widths(convs(LIGHTER_LAYERS, 1)[:1])}.",
         "Expect a small accuracy cost for a large parameter saving.",
     ),
-    architecture=(
-        Conv(8), Conv(16),
-        MaxPool(),
-        Conv(8, kernel=1),
-        Conv(16), Conv(16),
-        Conv(10, kernel=1),
-        Conv(10, kernel=8, relu=False),
-    ),
+    architecture=LIGHTER_LAYERS,
     recipe=PLAIN_SGD,
     previous="s1_skeleton",
     analysis="""
-Halving the channels took the model from {{ prev.params|count }} to {{ m.params|count }}
+Narrowing the channels took the model from {{ prev.params|count }} to {{ m.params|count }}
 parameters ({{ (100 * (prev.params - m.params) / prev.params)|round|int }} % fewer).
-The mean of the last five epochs over {{ compare.seeds|plural('seed') }} moved from {{ prev_seeds.mean_last5|pct }} to
-{{ seeds.mean_last5|pct }} ({{ compare.difference|pts }}), {{ compare|noise_words }}.
+The mean of the last five epochs over {{ compare.seeds|plural('seed') }}
+{{ prev_seeds.mean_last5|from_to(seeds.mean_last5) }} ({{ compare.difference|pts }}), {{ compare|noise_words }}.
 {% if compare.lower %}
 That is a visible price, as the Target expected: the narrower network has less room for stroke patterns.
 {% elif compare.higher %}
@@ -105,28 +129,36 @@ That kernel, not the feature extractor, is what the next model attacks.
 """,
 )
 
+LIGHTEST_LAYERS = (
+    Conv(8), Conv(12),
+    MaxPool(),
+    Conv(8, kernel=1),
+    Conv(12), Conv(12), Conv(16),  # 12 -> 10 -> 8 -> 6
+    Conv(10, kernel=1),
+    Conv(10, kernel=6, relu=False),  # 6x6 map -> 1x1 logits
+)
+_MAP_BEFORE = map_before(LIGHTER_LAYERS, classifier(LIGHTER_LAYERS))
+_MAP_AFTER = map_before(LIGHTEST_LAYERS, classifier(LIGHTEST_LAYERS))
+
 LIGHTEST = CourseModel(
     id="s1_lightest",
     step=1,
     seeds=THREE_SEEDS,
     title="A smaller classifier kernel",
     target=(
-        "Shrink the expensive classifier kernel: one more 3x3 convolution brings the last "
-        "map from 8x8 to 6x6, so the classifier becomes 6x6.",
-        "Trim the early channels (16 -> 12) to stay near the budget.",
+        "Shrink the expensive classifier kernel: one more 3x3 convolution after the pool "
+        f"({in_words(len(convs(LIGHTEST_LAYERS, 3, after_pool=True)))} instead of "
+        f"{in_words(len(convs(LIGHTER_LAYERS, 3, after_pool=True)))}) brings the last map "
+        f"from {_MAP_BEFORE}x{_MAP_BEFORE} to {_MAP_AFTER}x{_MAP_AFTER}, so the classifier "
+        f"kernel, as big as the map, becomes {_MAP_AFTER}x{_MAP_AFTER}.",
+        f"Stay near the budget with 3x3 widths {widths(convs(LIGHTEST_LAYERS, 3))} instead of "
+        f"{widths(convs(LIGHTER_LAYERS, 3))}.",
     ),
-    architecture=(
-        Conv(8), Conv(12),
-        MaxPool(),
-        Conv(8, kernel=1),
-        Conv(12), Conv(12), Conv(16),  # 12 -> 10 -> 8 -> 6
-        Conv(10, kernel=1),
-        Conv(10, kernel=6, relu=False),  # 6x6 map -> 1x1 logits
-    ),
+    architecture=LIGHTEST_LAYERS,
     recipe=PLAIN_SGD,
     previous="s1_lighter",
     analysis="""
-With {{ m.params|count }} parameters (was {{ prev.params|count }}) the last five epochs average
+With {{ m.params|count }} parameters ({{ prev.params|was(m.params, 'count') }}) the last five epochs average
 {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }} ({{ compare.difference|pts }} against the previous
 model, {{ compare|noise_words }}).
 The classifier kernel still holds {{ m.classifier_params|count }} parameters,

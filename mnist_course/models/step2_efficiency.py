@@ -9,7 +9,18 @@ convolution, where it buys receptive field.
 from __future__ import annotations
 
 from ..course import CourseModel
-from .blocks import Conv, GlobalAvgPool, MaxPool, with_batch_norm, with_dropout
+from .blocks import (
+    Conv,
+    GlobalAvgPool,
+    MaxPool,
+    before_gap,
+    classifier,
+    convs,
+    in_words,
+    widths,
+    with_batch_norm,
+    with_dropout,
+)
 from .seeds import THREE_SEEDS
 from .step1_structure import LIGHTEST, PLAIN_SGD
 
@@ -29,10 +40,10 @@ BATCH_NORM = CourseModel(
     recipe=PLAIN_SGD,
     previous="s1_lightest",
     analysis="""
-{% if seeds.first_test_mean > prev_seeds.first_test_mean %}Batch norm gives the network a faster start: test accuracy after epoch 1 is
+{% if seeds.first_test_mean|r2 > prev_seeds.first_test_mean|r2 %}Batch norm gives the network a faster start: test accuracy after epoch 1 is
 {{ seeds.first_test_mean|pct }} on average over {{ seeds.count|plural('seed') }}, against {{ prev_seeds.first_test_mean|pct }} without it.{% else %}The first
-epoch is no faster with batch norm: {{ seeds.first_test_mean|pct }} after epoch 1 on average, against
-{{ prev_seeds.first_test_mean|pct }} without it, so the Target's faster start is not borne out.{% endif %}
+epoch is no faster with batch norm: after epoch 1 the test accuracy averages {{ seeds.first_test_mean|against(prev_seeds.first_test_mean) }}
+{%- if not seeds.first_test_mean|same(prev_seeds.first_test_mean) %} without it{% endif %}, so the Target's faster start is not borne out.{% endif %}
 Over the last five epochs the model averages {{ seeds.mean_last5|pct }}
 ({{ compare.difference|pts }}, {{ compare|noise_words }}), for {{ (m.params - prev.params)|count }} extra
 parameters (a scale and a shift per channel; the removed biases pay for part of it).
@@ -62,7 +73,7 @@ DROPOUT_MODEL = CourseModel(
     previous="s2_batchnorm",
     analysis="""
 With dropout the final gap between train and test accuracy averages {{ seeds.gap_mean|pts }} over
-{{ seeds.count|plural('seed') }} (it was {{ prev_seeds.gap_mean|pts }}).
+{{ seeds.count|plural('seed') }}{% if seeds.gap_mean|same(prev_seeds.gap_mean, "pts") %}, as it did without dropout{% else %}; without dropout it was {{ prev_seeds.gap_mean|pts }}{% endif %}.
 {% if seeds.gap_mean < prev_seeds.gap_mean %}Dropout did what the Target asked: the training set is harder to memorise.{% else %}
 The gap did not shrink, so the Target's expectation is not borne out: over-fitting was not what
 held this model back.{% endif %}
@@ -73,13 +84,16 @@ in the 6x6 classifier kernel. Global average pooling can take its place for almo
 """,
 )
 
+_KERNEL = classifier(DROPOUT_MODEL.architecture).layer.kernel
+
 GAP = CourseModel(
     id="s2_gap",
     step=2,
     seeds=THREE_SEEDS,
     title="Global average pooling",
     target=(
-        "Replace the 1x1 squeeze and the 6x6 classifier kernel with global average pooling "
+        f"Replace the 1x1 squeeze and the {_KERNEL}x{_KERNEL} classifier kernel with global "
+        "average pooling "
         "followed by a 1x1 convolution to the 10 digits.",
         "Expect a large parameter saving and a small accuracy cost: GAP has no weights to "
         "learn spatial patterns with.",
@@ -105,26 +119,35 @@ the next model spends them on one more convolution, where the features are made.
 """,
 )
 
+CAPACITY_LAYERS = with_dropout(with_batch_norm((
+    Conv(8), Conv(12),  # 28 -> 26 -> 24, receptive field 5
+    MaxPool(),  # 24 -> 12
+    Conv(10, kernel=1),  # transition: 12 -> 10 channels
+    Conv(12), Conv(14), Conv(14), Conv(16),  # 12 -> 10 -> 8 -> 6 -> 4, field 22
+    GlobalAvgPool(),
+    Conv(10, kernel=1, relu=False),
+)), DROPOUT)
+
 CAPACITY = CourseModel(
     id="s2_capacity",
     step=2,
     seeds=THREE_SEEDS,
     title="Capacity back under the budget",
     target=(
-        "Spend the parameters GAP freed on capacity: a fourth 3x3 convolution after the "
-        "pool (12-14-14-16 channels) shrinks the last map from 6x6 to 4x4 and lets every "
-        "output see 22 pixels before GAP instead of 18, and the 1x1 transition keeps 10 "
-        "channels instead of squeezing the 12 it receives down to 8.",
+        "Spend the parameters GAP freed on capacity: "
+        f"{in_words(len(convs(CAPACITY_LAYERS, 3, after_pool=True)))} 3x3 convolutions after "
+        f"the pool instead of {in_words(len(convs(GAP.architecture, 3, after_pool=True)))} "
+        f"({widths(convs(CAPACITY_LAYERS, 3, after_pool=True))} channels instead of "
+        f"{widths(convs(GAP.architecture, 3, after_pool=True))}) shrink the last map from "
+        f"{before_gap(GAP.architecture).size}x{before_gap(GAP.architecture).size} to "
+        f"{before_gap(CAPACITY_LAYERS).size}x{before_gap(CAPACITY_LAYERS).size} and let every "
+        f"output see {before_gap(CAPACITY_LAYERS).field} pixels before GAP instead of "
+        f"{before_gap(GAP.architecture).field}, and the 1x1 transition keeps "
+        f"{widths(convs(CAPACITY_LAYERS, 1)[:1])} channels instead of "
+        f"{widths(convs(GAP.architecture, 1)[:1])}.",
         "Stay under 8,000 parameters with everything else unchanged.",
     ),
-    architecture=with_dropout(with_batch_norm((
-        Conv(8), Conv(12),  # 28 -> 26 -> 24, receptive field 5
-        MaxPool(),  # 24 -> 12
-        Conv(10, kernel=1),  # transition: 12 -> 10 channels
-        Conv(12), Conv(14), Conv(14), Conv(16),  # 12 -> 10 -> 8 -> 6 -> 4, field 22
-        GlobalAvgPool(),
-        Conv(10, kernel=1, relu=False),
-    )), DROPOUT),
+    architecture=CAPACITY_LAYERS,
     recipe=PLAIN_SGD,
     previous="s2_gap",
     analysis="""

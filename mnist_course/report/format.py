@@ -7,6 +7,9 @@ written the same way everywhere ("99.43 %", "+0.12 points", "7,946").
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from markupsafe import Markup
 
@@ -20,6 +23,30 @@ _MARKDOWN_ESCAPES = {
 MINUS = "\u2212"  # a real minus sign: "-0.12" would read as a hyphen in prose
 
 
+# What the figure filters printed while a page was rendered: the audit
+# (:mod:`mnist_course.report.audit`) holds every number a page shows against this record,
+# so a number typed into a template, or changed in a written page, is caught.
+_PRINTED: ContextVar[list[str] | None] = ContextVar("printed", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[list[str]]:
+    """Collect every figure the filters format inside the ``with`` block."""
+    sink: list[str] = []
+    token = _PRINTED.set(sink)
+    try:
+        yield sink
+    finally:
+        _PRINTED.reset(token)
+
+
+def _shown(text: str) -> str:
+    sink = _PRINTED.get()
+    if sink is not None:
+        sink.append(text)
+    return text
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(
         value)
@@ -29,7 +56,7 @@ def pct(value: float | None) -> str:
     """An accuracy in percent: 99.4333 -> "99.43 %"."""
     if not _is_number(value):
         return "–"
-    return f"{value:.2f} %"
+    return _shown(f"{value:.2f} %")
 
 
 def pts(value: float | None) -> str:
@@ -37,14 +64,14 @@ def pts(value: float | None) -> str:
     if not _is_number(value):
         return "–"
     text = f"{value:+.2f}".replace("-", MINUS)
-    return f"{text} points"
+    return _shown(f"{text} points")
 
 
 def count(value: int | float | None) -> str:
     """A whole number with thousands separators: 7946 -> "7,946"."""
     if not _is_number(value):
         return "–"
-    return f"{round(value):,}".replace("-", MINUS)
+    return _shown(f"{round(value):,}".replace("-", MINUS))
 
 
 def seconds(value: float | None) -> str:
@@ -78,7 +105,7 @@ def cell(value: object) -> Markup:
 
 
 def mean_sd(mean: float, sd: float) -> str:
-    return f"{mean:.2f} ± {sd:.3f} %"
+    return _shown(f"{mean:.2f} ± {sd:.3f} %")
 
 
 FILTERS = {"pct": pct, "pts": pts, "count": count, "seconds": seconds, "md": md, "cell": cell,
@@ -91,15 +118,15 @@ def r2(value: float) -> float:
 
 
 def noise_words(comparison) -> str:
-    """How a difference of means stands against the seeds' own spread, in words."""
-    spread = f"{comparison.noise:.2f}"
+    """How a difference of means stands against the seeds' own spread: one phrase, no
+    parenthesis (it often stands inside one), naming whose seeds the spread is."""
+    spread = points(comparison.noise)
     if not comparison.noise_known:
         return "measured on one seed, so how much of it is run-to-run noise is unknown"
+    whose = getattr(comparison, "noise_of", "") or "one model's seeds"
     if comparison.within_noise:
-        return (f"within run-to-run noise (the seeds of one model land up to {spread} "
-                "points apart)")
-    return (f"more than the run-to-run noise (the seeds of one model land up to {spread} "
-            "points apart)")
+        return f"within run-to-run noise: {whose} land up to {spread} apart"
+    return f"more than the run-to-run noise: {whose} land at most {spread} apart"
 
 
 FILTERS.update(r2=r2, noise_words=noise_words)
@@ -109,7 +136,7 @@ def points(value: float | None) -> str:
     """An unsigned spread of accuracies: 0.071 -> "0.07 points"."""
     if not _is_number(value):
         return "–"
-    return f"{value:.2f} points"
+    return _shown(f"{value:.2f} points")
 
 
 def plural(value: int, noun: str) -> str:
@@ -118,3 +145,63 @@ def plural(value: int, noun: str) -> str:
 
 
 FILTERS.update(points=points, plural=plural)
+
+
+# Comparisons in prose: two values that print the same are one value, "unchanged at", never
+# "from 0.08 points to 0.08 points" or "0.08 points, against 0.08 points".
+_UNITS = {"pct": pct, "pts": pts, "points": points, "count": count}
+
+
+def _quietly(unit: str, value: float | None) -> str:
+    """``value`` as the ``unit`` filter prints it, without recording it as shown."""
+    if unit not in _UNITS:
+        raise ValueError(f"unknown unit {unit!r}; use one of {', '.join(_UNITS)}")
+    token = _PRINTED.set(None)
+    try:
+        return _UNITS[unit](value)
+    finally:
+        _PRINTED.reset(token)
+
+
+def same(value: float | None, other: float | None, unit: str = "pct") -> bool:
+    """Whether the two values print the same with the ``unit`` filter."""
+    return _quietly(unit, value) == _quietly(unit, other)
+
+
+def from_to(before: float | None, after: float | None, unit: str = "pct") -> str:
+    """A change as a verb phrase: "moved from 99.26 % to 99.31 %", or "stayed at 99.26 %"
+    when the two print the same."""
+    show = _UNITS[unit]
+    if same(before, after, unit):
+        return f"stayed at {show(after)}"
+    return f"moved from {show(before)} to {show(after)}"
+
+
+def against(value: float | None, other: float | None, unit: str = "pct") -> str:
+    """A value set beside another: "0.08 points, against 0.12 points", or "unchanged at
+    0.08 points"."""
+    show = _UNITS[unit]
+    if same(value, other, unit):
+        return f"unchanged at {show(value)}"
+    return f"{show(value)}, against {show(other)}"
+
+
+def was(before: float | None, now: float | None, unit: str = "pct") -> str:
+    """What a value was before, for a remark beside the new one: "was 98.81 %", or
+    "unchanged" when the two print the same."""
+    return "unchanged" if same(before, now, unit) else f"was {_UNITS[unit](before)}"
+
+
+def behind(reference: float, value: float) -> str:
+    """What a model's mean gives up against a reference mean, as a verb phrase, from the
+    printed values: "gives up 0.16 points of mean accuracy", "scores 0.09 points higher",
+    or "scores the same mean"."""
+    gap = round(round(reference, 2) - round(value, 2), 2)
+    if gap > 0:
+        return f"gives up {points(gap)} of mean accuracy"
+    if gap < 0:
+        return f"scores {points(-gap)} higher"
+    return f"scores the same mean, {pct(value)}"
+
+
+FILTERS.update(same=same, from_to=from_to, against=against, was=was, behind=behind)

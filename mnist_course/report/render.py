@@ -44,7 +44,7 @@ from .concepts import (
     concept_page,
 )
 from .course import ModelResults, Preview, comparison_context
-from .format import FILTERS
+from .format import FILTERS, recording
 from .provenance import origins
 from .sweeps import SweepView, sweep_page
 
@@ -185,14 +185,10 @@ def badge(passed: bool | None, yes: str = "pass", no: str = "fail") -> Markup:
 
 def model_row(results: ModelResults) -> dict[str, Any]:
     """The figures one line of a models table shows."""
-    summary = results.summary
-    seeds = results.seeds_summary
-    passing = sum(run_passes(r) for r in results.records)
     return {
-        "results": results, "model": results.model, "summary": summary, "seeds": seeds,
-        "record": results.main_record,
-        "passed": None if not results.trained else passing == len(results.records),
-        "passing": passing, "stale": bool(results.stale_seeds),
+        "results": results, "model": results.model, "summary": results.summary,
+        "seeds": results.seeds_summary, "record": results.main_record,
+        "stale": bool(results.stale_seeds),
     }
 
 
@@ -245,11 +241,17 @@ def model_context(site: Site, results: ModelResults) -> dict[str, Any]:
     analysis, analysis_note = render_analysis(results, previous,
                                               site.by_id(site.definition.final))
     record = results.main_record
-    nxt = next((r.model for r in site.course if r.model.previous == model.id), None)
+    # Next and Previous walk the course in order, so every model is reachable by them; the
+    # model this one changes (``previous``) is named separately, since several models can
+    # change the same one (Lean, Narrow and Tiny all build on earlier models).
+    order = [r.model for r in site.course]
+    place = [m.id for m in order].index(model.id)
     return {
         "results": results, "model": model, "record": record, "m": results.summary,
         "seeds": results.seeds_summary, "previous": previous.model if previous else None,
-        "next_model": nxt, "analysis": analysis, "analysis_note": analysis_note,
+        "next_model": order[place + 1] if place + 1 < len(order) else None,
+        "before_model": order[place - 1] if place > 0 else None,
+        "analysis": analysis, "analysis_note": analysis_note,
         "changes": model_changes(model, previous.model if previous else None,
                                  results.architecture,
                                  previous.architecture if previous else None),
@@ -333,48 +335,55 @@ def _render(env: jinja2.Environment, site: Site, template: str, page: str,
     return _header(site, origin) + "\n" + text
 
 
-def render_pages(site: Site) -> dict[str, str]:
-    """Every generated page: ``{path relative to docs/: markdown}``."""
+def render_pages(site: Site, printed: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """Every generated page: ``{path relative to docs/: markdown}``. With ``printed``, also
+    every figure the filters formatted for each page (``{path: [text, ...]}``), which the
+    audit holds the written pages against."""
     env = make_environment()
+    pages: dict[str, str] = {}
+
+    def add(page: str, make: Callable[[], str]) -> None:
+        with recording() as shown:
+            pages[page] = make()
+        if printed is not None:
+            printed[page] = shown
+
     steps = site.definition.steps
-    pages = {"index.md": _render(env, site, "index.md.j2", "index.md",
-                                 f"{site.definition.final}/ and the other results")}
+    add("index.md", lambda: _render(env, site, "index.md.j2", "index.md",
+                                    f"{site.definition.final}/ and the other results"))
     for step in sorted(steps):
-        page = step_page(step)
-        pages[page] = _render(env, site, "step.md.j2", page, "*/seed-*/metrics.json",
-                              step=step, title=steps[step],
-                              body=site.definition.step_notes.get(step, ""),
-                              rows=[model_row(r) for r in site.step_models(step)])
+        add(step_page(step), lambda step=step: _render(
+            env, site, "step.md.j2", step_page(step), "*/seed-*/metrics.json", step=step,
+            title=steps[step], body=site.definition.step_notes.get(step, ""),
+            rows=[model_row(r) for r in site.step_models(step)]))
         for results in site.step_models(step):
             page = model_page(results.model)
-            pages[page] = _render(env, site, "model.md.j2", page,
-                                  f"{results.model.id}/", **model_context(site, results))
-    pages["comparison.md"] = _render(env, site, "comparison.md.j2", "comparison.md",
-                                     "*/seed-*/metrics.json",
-                                     rows=[model_row(r) for r in site.course],
-                                     figures=site.figures.get("course", {}))
-    pages["reproduce.md"] = _render(env, site, "reproduce.md.j2", "reproduce.md",
-                                    "*/seed-*/metrics.json (provenance)",
-                                    runs=[r for m in site.course for r in m.records],
-                                    origins=origins([r for m in site.course for r in m.records],
-                                                    site.builds),
-                                    total_seconds=sum(
-                                        r["provenance"].get("training_seconds") or 0
-                                        for m in site.course for r in m.records))
+            add(page, lambda page=page, results=results: _render(
+                env, site, "model.md.j2", page, f"{results.model.id}/",
+                **model_context(site, results)))
+    add("comparison.md", lambda: _render(env, site, "comparison.md.j2", "comparison.md",
+                                         "*/seed-*/metrics.json",
+                                         rows=[model_row(r) for r in site.course],
+                                         figures=site.figures.get("course", {})))
+    runs = [r for m in site.course for r in m.records]
+    add("reproduce.md", lambda: _render(
+        env, site, "reproduce.md.j2", "reproduce.md", "*/seed-*/metrics.json (provenance)",
+        runs=runs, origins=origins(runs, site.builds),
+        total_seconds=sum(r["provenance"].get("training_seconds") or 0 for r in runs)))
     if site.sweeps:
-        page = sweep_page(site.definition)
-        pages[page] = _render(env, site, "sweep.md.j2", page, "sweep/*/seed-*/metrics.json",
-                              sweeps=site.sweeps)
+        add(sweep_page(site.definition), lambda: _render(
+            env, site, "sweep.md.j2", sweep_page(site.definition), "sweep/*/seed-*/metrics.json",
+            sweeps=site.sweeps))
     if not site.definition.concepts:
         return pages
-    pages[CONCEPTS_INDEX] = _render(env, site, "concepts/index.md.j2", CONCEPTS_INDEX,
-                                    "*/architecture.json and */seed-*/metrics.json")
+    add(CONCEPTS_INDEX, lambda: _render(env, site, "concepts/index.md.j2", CONCEPTS_INDEX,
+                                        "*/architecture.json and */seed-*/metrics.json"))
     for concept in CONCEPTS:
-        page = concept_page(concept)
-        pages[page] = _render(env, site, f"concepts/{concept.slug}.md.j2", page,
-                              "*/architecture.json, */seed-*/metrics.json and concepts.json",
-                              **concept_context(concept, site.course, site.figures,
-                                                site.concept_data, site.definition.final))
+        add(concept_page(concept), lambda concept=concept: _render(
+            env, site, f"concepts/{concept.slug}.md.j2", concept_page(concept),
+            "*/architecture.json, */seed-*/metrics.json and concepts.json",
+            **concept_context(concept, site.course, site.figures, site.concept_data,
+                              site.definition.final)))
     return pages
 
 

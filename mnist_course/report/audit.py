@@ -1,0 +1,599 @@
+"""The audit: every figure the written pages show, recomputed from the stored runs.
+
+The pages are right only if each template's author remembered each case; the audit does
+not trust them. After the pages are written it
+
+- reads every run's ``metrics.json`` itself (its own reading and its own arithmetic, not the
+  summaries the templates used: across-seed lowest, mean, sd from unrounded values,
+  rounded once, as displayed) and compares each figure of the tables the pages show (the
+  model pages' Result and per-seed tables and epoch rows, the models tables of the step
+  overviews and the comparison, the home page's result and requirements table, the
+  comparison's final-model table) with what the runs give;
+- holds every number in an Analysis to the figures of the runs it may quote (this model,
+  the one it changes, the final model, their differences);
+- scans every page for figures ("99.42 %", "+0.12 points", "7,770") that the renderer did
+  not print through its filters (:func:`mnist_course.report.format.recording`), so a number
+  typed into a template, or changed in a written page, is caught;
+- and checks the prose rules: no value compared with itself ("from 0.08 points to 0.08
+  points"), no parenthesis inside a parenthesis.
+
+Each disagreement is one line naming the page and the figure. Torch-free.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ResultsError
+from ..results import load_metrics, metrics_path
+from ..summary import ACCURACY_BAR, LAST_EPOCHS, MAX_EPOCHS, PARAM_BUDGET
+from .format import md
+from .render import Site, docs_path, model_page, render_pages, step_page
+
+MINUS = "\u2212"
+# The figures the pages print: a mean with its sd, an accuracy, a difference or spread in
+# points, a count with thousands separators. Longest first, so "99.52 ± 0.027 %" is one.
+FIGURE = re.compile(r"\d+\.\d+ ± \d+\.\d+ %|[+\u2212]?\d+\.\d+ (?:%|points)"
+                    r"|(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,]*\.\d)")
+
+
+# ----------------------------------------------------------------------------------------
+# The runs, read and summarised here (not through mnist_course.summary)
+
+
+def _last(record: dict) -> list[float]:
+    return [e["test_accuracy"] for e in record["epochs"][-LAST_EPOCHS:]]
+
+
+def _passes(record: dict) -> bool:
+    last = _last(record)
+    return (record["params"] < PARAM_BUDGET and 0 < len(record["epochs"]) <= MAX_EPOCHS
+            and record.get("status") == "complete" and not record.get("quick_check")
+            and len(last) == LAST_EPOCHS and min(last) >= ACCURACY_BAR
+            and record.get("has_linear") is False)
+
+
+@dataclass
+class Runs:
+    """One model's runs as the audit reads them, and the figures it derives from them."""
+
+    title: str
+    records: list[dict]  # by seed
+
+    @property
+    def main(self) -> dict:
+        return next((r for r in self.records if r["seed"] == 0), self.records[0])
+
+    @property
+    def means(self) -> list[float]:
+        return [statistics.fmean(_last(r)) for r in self.records]
+
+    def figures(self) -> dict[str, float]:
+        means = self.means
+        last_epoch = [r["epochs"][-1] for r in self.records]
+        return {
+            "lowest": min(min(_last(r)) for r in self.records),
+            "mean": statistics.fmean(means),
+            "sd": statistics.stdev(means) if len(means) > 1 else 0.0,
+            "range": max(means) - min(means),
+            "first_test": statistics.fmean(r["epochs"][0]["test_accuracy"]
+                                           for r in self.records),
+            "final_test": statistics.fmean(e["test_accuracy"] for e in last_epoch),
+            "final_train": statistics.fmean(e["train_accuracy"] for e in last_epoch),
+            "gap": statistics.fmean(e["train_accuracy"] - e["test_accuracy"]
+                                    for e in last_epoch),
+            "spread": statistics.fmean(max(_last(r)) - min(_last(r)) for r in self.records),
+        }
+
+    def on(self, seeds: set[int]) -> Runs:
+        return Runs(self.title, [r for r in self.records if r["seed"] in seeds])
+
+    @property
+    def failing(self) -> int:
+        return sum(not _passes(r) for r in self.records)
+
+
+def read_runs(site: Site, results_dir: Path) -> dict[str, Runs]:
+    """Every model's usable runs, read from ``metrics.json`` (the seeds the site expects);
+    which files are valid runs is the results store's word, every figure is the audit's."""
+    runs = {}
+    for results in site.course:
+        model = results.model
+        records = []
+        for state in results.states:
+            path = metrics_path(Path(results_dir), model.id, state.seed)
+            try:  # a file the results store rejects (damaged, another schema) is no run
+                record = load_metrics(path)
+            except ResultsError:
+                continue
+            if (isinstance(record, dict) and record.get("status") == "complete"
+                    and record.get("model_id") == model.id and record.get("epochs")
+                    and bool(record.get("quick_check")) == (site.preview is not None)):
+                records.append(record)
+        if records:
+            runs[model.id] = Runs(model.title, sorted(records, key=lambda r: r["seed"]))
+    return runs
+
+
+def _pct(value: float) -> str:
+    return f"{value:.2f} %"
+
+
+def _points(value: float) -> str:
+    return f"{value:.2f} points"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.2f} points".replace("-", MINUS)
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'' if n == 1 else 's'}"
+
+
+def _verdict(runs: Runs) -> str:
+    total, failing = len(runs.records), runs.failing
+    return f"{'fail' if failing else 'pass'} on {failing or total} of {_seeds(total)}"
+
+
+# ----------------------------------------------------------------------------------------
+# The pages, read as Markdown
+
+
+def _plain(cell: str) -> str:
+    """A cell or sentence as a reader sees it: no badges' markup, links as their text."""
+    cell = re.sub(r"<[^>]+>", "", cell)
+    cell = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", cell)
+    return " ".join(html.unescape(cell.replace("**", "")).split())
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)  # (line number, cells)
+
+
+def _cells(line: str) -> list[str]:
+    return [_plain(c) for c in line.strip().strip("|").split("|")]
+
+
+def tables(text: str) -> list[Table]:
+    """Every Markdown table of a page (rows inside folded details count too)."""
+    separator = re.compile(r"\|(\s*:?-+:?\s*\|)+")
+    found: list[Table] = []
+    current: Table | None = None
+    lines = [line.strip() for line in text.splitlines()]
+    for number, line in enumerate(lines, 1):
+        if separator.fullmatch(line) and number > 1 and lines[number - 2].startswith("|"):
+            current = Table(_cells(lines[number - 2]))
+            found.append(current)
+        elif current is not None and line.startswith("|"):
+            current.rows.append((number, _cells(line)))
+        else:
+            current = None
+    return found
+
+
+def _table(text: str, *header_start: str) -> list[Table]:
+    return [t for t in tables(text) if t.header[:len(header_start)] == list(header_start)]
+
+
+def _section(text: str, heading: str) -> tuple[int, str]:
+    """A page's ``## heading`` section: (its first line's number, its text)."""
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    if not match:
+        return 0, ""
+    return text[:match.start(1)].count("\n") + 1, match.group(1)
+
+
+# ----------------------------------------------------------------------------------------
+# The checks
+
+
+@dataclass
+class Findings:
+    page: str
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (line number, words)
+
+    def differs(self, line: int, figure: str, shown: str, expected: str) -> None:
+        if shown != expected:
+            self.problems.append((line, f"{figure}: the page shows {shown!r}, the runs give "
+                                        f"{expected!r}"))
+
+    def add(self, line: int, words: str) -> None:
+        self.problems.append((line, words))
+
+    def lines(self) -> list[str]:
+        return [f"{self.page}, line {line}: {words}" for line, words in self.problems]
+
+
+def _rows_of(found: Findings, text: str, header: tuple[str, ...], items: dict, what: str):
+    """The rows of the tables with this header, each with the item its first cell names
+    (a seed, a model's title); a row that names none is a problem."""
+    for table in _table(text, *header):
+        for line, cells in table.rows:
+            if cells[0] not in items:
+                found.add(line, f"{what}: {cells[0]!r} is in no stored run")
+                continue
+            yield line, cells, items[cells[0]]
+
+
+def check_model_page(found: Findings, text: str, runs: Runs) -> None:
+    """A model page's Result table, its per-seed table and its epoch rows."""
+    figures = runs.figures()
+    main = runs.main
+    expected = {
+        "Parameters": f"{main['params']:,}",
+        "Seeds trained": f"{len(runs.records)} ("
+                         + ", ".join(str(r["seed"]) for r in runs.records) + ")",
+        "Requirements met": _verdict(runs),
+        f"Lowest of any last-{LAST_EPOCHS} epoch, all seeds": _pct(figures["lowest"]),
+        f"Mean of the last {LAST_EPOCHS} epochs over seeds":
+            f"{figures['mean']:.2f} ± {figures['sd']:.3f} %",
+        f"Seeds' last-{LAST_EPOCHS} means land within": _points(figures["range"]),
+        "Test accuracy after epoch 1 (mean)": _pct(figures["first_test"]),
+        "Final test / train accuracy (mean)":
+            f"{_pct(figures['final_test'])} / {_pct(figures['final_train'])}",
+    }
+    seen = set()
+    for table in _table(text, "Figure", "Value"):
+        for line, cells in table.rows:
+            label, value = cells[0], cells[1] if len(cells) > 1 else ""
+            if label == "Parameters":
+                value = value.split(" (")[0]
+            if label in expected:
+                seen.add(label)
+                found.differs(line, f"Result, {label!r}", value, expected[label])
+    for label in sorted(set(expected) - seen):
+        found.add(0, f"Result, {label!r}: missing from the page")
+    by_seed = {str(r["seed"]): r for r in runs.records}
+    listed = set()
+    for line, cells, record in _rows_of(found, text, ("Seed", f"Lowest of last {LAST_EPOCHS}"),
+                                        by_seed, "per-seed table, seed"):
+        listed.add(cells[0])
+        last = _last(record)
+        want = [cells[0], _pct(min(last)), _pct(statistics.fmean(last)),
+                "pass" if _passes(record) else "fail", ", ".join(_pct(v) for v in last)]
+        for name, shown, value in zip(("", "lowest", "mean", "requirements", "last epochs"),
+                                      cells, want, strict=False):
+            if name:
+                found.differs(line, f"per-seed table, seed {cells[0]}, {name}", shown, value)
+    for seed in sorted(set(by_seed) - listed):
+        found.add(0, f"per-seed table: seed {seed} is missing")
+    for table in _table(text, "Epoch", "Test acc."):
+        epochs = {str(e["epoch"]): e for e in main["epochs"]}
+        for line, cells in table.rows:
+            epoch = epochs.get(cells[0])
+            if epoch is None:
+                found.add(line, f"epoch table: epoch {cells[0]} is not in the run")
+                continue
+            want = [f"{epoch['test_accuracy']:.2f}", f"{epoch['train_accuracy']:.2f}",
+                    f"{epoch['test_loss']:.4f}", f"{epoch['train_loss']:.4f}"]
+            for name, shown, value in zip(("test acc.", "train acc.", "test loss",
+                                           "train loss"), cells[1:5], want, strict=True):
+                found.differs(line, f"epoch table, epoch {cells[0]}, {name}", shown, value)
+
+
+def check_step_chain(found: Findings, text: str, runs: dict[str, Runs],
+                     titles: dict[str, str]) -> None:
+    """The final model's table of what each change of its step added, on the seeds every
+    model of the chain ran: each mean, each change from the row above, and its noise."""
+    match = re.search(r"On the seeds every model of the chain ran \(([\d, ]+)\)", text)
+    if not match:
+        return
+    seeds = {int(seed) for seed in match.group(1).split(",")}
+    by_title = {title: model_id for model_id, title in titles.items()}
+    before: Runs | None = None
+    for table in _table(text, "Model", "Its one change"):
+        for line, cells in table.rows:
+            model = runs.get(by_title.get(cells[0], ""))
+            if model is None:
+                found.add(line, f"step chain: {cells[0]!r} has no stored runs")
+                continue
+            model = model.on(seeds)
+            mean = model.figures()["mean"]
+            found.differs(line, f"step chain, {cells[0]}, mean", cells[2], _pct(mean))
+            if before is not None:
+                earlier = before.figures()
+                change = round(round(mean, 2) - round(earlier["mean"], 2), 2)
+                noise = round(max(model.figures()["range"], earlier["range"]), 2)
+                found.differs(line, f"step chain, {cells[0]}, change", cells[3], _signed(change))
+                found.differs(line, f"step chain, {cells[0]}, noise", cells[4],
+                              "unknown (one seed)" if len(seeds) == 1 else
+                              f"{'within' if abs(change) <= noise else 'beyond'} "
+                              f"({_points(noise)})")
+            before = model
+
+
+def check_models_table(found: Findings, text: str, runs: dict[str, Runs],
+                       titles: dict[str, str]) -> None:
+    """The step overviews' and the comparison's table of models."""
+    by_title = {title: model_id for model_id, title in titles.items()}
+    for line, cells, model_id in _rows_of(found, text, ("Model", "Parameters", "Requirements"),
+                                          by_title, "models table"):
+        if model_id not in runs:
+            found.differs(line, f"models table, {cells[0]}, requirements", cells[2],
+                          "not trained")
+            continue
+        model = runs[model_id]
+        figures = model.figures()
+        want = [f"{model.main['params']:,}", _verdict(model), _pct(figures["lowest"]),
+                f"{figures['mean']:.2f} ± {figures['sd']:.3f} %"]
+        shown = cells[1:5]
+        shown[1] = shown[1].removesuffix(", stale")
+        for name, cell, value in zip(("parameters", "requirements", "lowest last epoch",
+                                      "mean ± sd"), shown, want, strict=True):
+            found.differs(line, f"models table, {cells[0]}, {name}", cell, value)
+
+
+def _requirements(final: Runs) -> dict[str, tuple[str, str, str]]:
+    """The home page's requirements table as the runs give it: name -> (worst, passing,
+    result)."""
+    records = final.records
+    total = len(records)
+    lowest = {r["seed"]: min(_last(r)) for r in records}
+    rows = {}
+    checks = (
+        (f"fewer than {PARAM_BUDGET:,} parameters",
+         lambda r: r["params"] < PARAM_BUDGET, lambda r: r["params"],
+         lambda r: f"{r['params']:,}"),
+        (f"at most {MAX_EPOCHS} epochs", lambda r: 0 < len(r["epochs"]) <= MAX_EPOCHS,
+         lambda r: len(r["epochs"]), lambda r: str(len(r["epochs"]))),
+        (f"test accuracy ≥ {ACCURACY_BAR:.2f} % in each of the last {LAST_EPOCHS} epochs",
+         lambda r: lowest[r["seed"]] >= ACCURACY_BAR and not r.get("quick_check"),
+         lambda r: -lowest[r["seed"]], lambda r: f"lowest {lowest[r['seed']]:.2f} %"),
+        ("no fully connected layer", lambda r: r.get("has_linear") is False,
+         lambda r: bool(r.get("has_linear")), lambda r: "has nn.Linear"
+         if r.get("has_linear") else "none"),
+    )
+    for name, passes, badness, shown in checks:
+        worst = max(records, key=lambda r, p=passes, b=badness: (not p(r), b(r)))
+        same = len({shown(r) for r in records}) == 1
+        passing = sum(bool(passes(r)) for r in records)
+        rows[name] = (shown(worst) + ("" if same else f" (seed {worst['seed']})"),
+                      f"{passing}/{total}", "pass" if passing == total else "fail")
+    return rows
+
+
+def check_home(found: Findings, text: str, final: Runs | None) -> None:
+    if final is None:
+        return
+    figures = final.figures()
+    _, result = _section(text, "The result")
+    prose = _plain(result)
+    for label, pattern, value in (
+            ("parameters", r"has (\S+) parameters", f"{final.main['params']:,}"),
+            ("seeds", r"trained on (\d+) seeds?", str(len(final.records))),
+            ("lowest of the last epochs", r"last \d+ epochs is (\d+\.\d+ %);",
+             _pct(figures["lowest"])),
+            ("mean ± sd", r"the mean of the last \d+ epochs is (\S+ ± \S+ %)",
+             f"{figures['mean']:.2f} ± {figures['sd']:.3f} %")):
+        match = re.search(pattern, prose)
+        line = text.find(match.group(1)) if match else -1
+        found.differs(text[:line].count("\n") + 1 if line >= 0 else 0,
+                      f"the result, {label}", match.group(1) if match else "nothing", value)
+    expected = _requirements(final)
+    for table in _table(text, "Requirement", f"Worst over {_seeds(len(final.records))}"):
+        for line, cells in table.rows:
+            if cells[0] not in expected:
+                found.add(line, f"requirements table: {cells[0]!r} is no requirement")
+                continue
+            for name, shown, value in zip(("worst", "seeds passing", "result"), cells[1:4],
+                                          expected.pop(cells[0]), strict=True):
+                found.differs(line, f"requirements table, {cells[0]}, {name}", shown, value)
+    for name in expected:
+        found.add(0, f"requirements table: {name!r} is missing")
+
+
+def check_comparison(found: Findings, text: str, final: Runs | None) -> None:
+    if final is None:
+        return
+    by_seed = {str(r["seed"]): r for r in final.records}
+    for line, cells, record in _rows_of(found, text, ("Seed", "Lowest", "Mean"), by_seed,
+                                        "final model's seeds, seed"):
+        last = _last(record)
+        want = [f"{min(last):.2f}", f"{statistics.fmean(last):.2f}", *(f"{v:.2f}" for v in last)]
+        for k, (shown, value) in enumerate(zip(cells[1:], want, strict=False)):
+            name = ("lowest", "mean")[k] if k < 2 else f"epoch {k - 1} of the last"
+            found.differs(line, f"final model's seeds, seed {cells[0]}, {name}", shown, value)
+    figures = final.figures()
+    prose = _plain(text)
+    match = re.search(r"test accuracies is (\S+ ± \S+ %)", prose)
+    if match:
+        found.differs(0, "the final model across seeds, mean ± sd", match.group(1),
+                      f"{figures['mean']:.2f} ± {figures['sd']:.3f} %")
+
+
+def analysis_facts(model_id: str, runs: dict[str, Runs], previous: str | None,
+                   final: str | None, classifier: dict[str, int]) -> set[str]:
+    """Every figure the Analysis of ``model_id`` may quote, as printed: the accuracies of
+    this model, the one it changes and the final model (on all their seeds and on the
+    seeds shared with the one it changes, and of each of their runs), the differences of
+    their summary figures as printed, spreads, gaps and parameters."""
+    groups = [runs[m] for m in (model_id, previous, final) if m in runs]
+    if previous in runs and model_id in runs:
+        shared = ({r["seed"] for r in runs[model_id].records}
+                  & {r["seed"] for r in runs[previous].records})
+        groups += [runs[model_id].on(shared), runs[previous].on(shared)]
+    accuracies, spreads, counts, with_sd = {ACCURACY_BAR}, set(), set(), set()
+    for group in groups:
+        if not group.records:
+            continue
+        figures = group.figures()
+        with_sd.add(f"{figures['mean']:.2f} ± {figures['sd']:.3f} %")
+        for record in group.records:  # one run's figures: any epoch, its last-5 mean, gap
+            accuracies |= {e[k] for e in record["epochs"]
+                           for k in ("test_accuracy", "train_accuracy")}
+            last = _last(record)
+            accuracies.add(statistics.fmean(last))
+            spreads |= {max(last) - min(last), record["epochs"][-1]["train_accuracy"]
+                        - record["epochs"][-1]["test_accuracy"]}
+        accuracies |= {figures[k] for k in ("lowest", "mean", "first_test", "final_test",
+                                            "final_train")}
+        spreads |= {figures[k] for k in ("sd", "range", "gap", "spread")}
+        counts.add(group.main["params"])
+    for model in (model_id, previous, final):
+        if model in classifier:
+            counts.add(classifier[model])
+    summary = {round(v, 2) for group in groups if group.records
+               for k, v in group.figures().items() if k not in ("sd", "range", "gap", "spread")}
+    summary |= {round(ACCURACY_BAR, 2)}
+    spreads |= {a - b for a in summary for b in summary}
+    counts |= {a - b for a in counts for b in counts} | {PARAM_BUDGET - c for c in counts}
+    return ({_pct(v) for v in accuracies} | {_points(abs(v)) for v in spreads}
+            | {_signed(v) for v in spreads} | {f"{abs(c):,}" for c in counts}
+            | {f"{PARAM_BUDGET:,}"} | with_sd)
+
+
+def _figures(text: str) -> list[str]:
+    return FIGURE.findall(text)
+
+
+def _without_code(text: str) -> str:
+    """The page with its code fences and inline code blanked (line numbers kept)."""
+    text = re.sub(r"^(\s*)(`{3,})[^\n]*\n.*?^\s*\2\s*$",
+                  lambda m: "\n" * m.group(0).count("\n"), text, flags=re.M | re.S)
+    return re.sub(r"`[^`\n]*`", "``", text)
+
+
+def check_prose(found: Findings, text: str, exempt: tuple[str, ...] = ()) -> None:
+    """No parenthesis inside a parenthesis, no value compared with itself (formulas,
+    links' addresses, trademarks such as "Intel(R)" and the course author's own words,
+    ``exempt`` as the page shows them, are not the generated prose these rules hold)."""
+    for words in sorted(exempt, key=len, reverse=True):
+        text = text.replace(words, "…") if words else text
+    text = re.sub(r"\$\$.*?\$\$", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+    depth, paragraph = 0, []  # over a paragraph: prose wraps across lines
+    for number, line in enumerate([*text.splitlines(), ""], 1):
+        if not line.strip() or line.lstrip().startswith(("|", "<", "!", "\\", "#", "?")):
+            _self_comparisons(found, paragraph)
+            depth, paragraph = 0, []
+            continue
+        prose = re.sub(r"\]\([^)]*\)", "]", re.sub(r"\$[^$]*\$", "", line))
+        prose = re.sub(r"\((?:R|TM|C)\)", "", prose)
+        paragraph.append((number, prose))
+        for char in prose:
+            depth = max(0, depth + {"(": 1, ")": -1}.get(char, 0))
+            if depth > 1:
+                found.add(number, "a parenthesis inside a parenthesis")
+                depth = 1
+                break
+
+
+def _self_comparisons(found: Findings, paragraph: list[tuple[int, str]]) -> None:
+    """"from X to X" or "X ..., against X" within one sentence of a paragraph."""
+    text = " ".join(prose for _, prose in paragraph)
+    for figure in dict.fromkeys(_figures(text)):
+        pattern = re.escape(figure)
+        match = (re.search(rf"from {pattern} to {pattern}(?!\d)", text)
+                 or re.search(rf"{pattern}[^.;:]{{0,80}}?(?:against|\(was|\(it was) "
+                              rf"{pattern}(?!\d)", text))
+        if match:  # named by the line the comparison starts on
+            ends = [sum(len(prose) + 1 for _, prose in paragraph[:k + 1])
+                    for k in range(len(paragraph))]
+            line = paragraph[next(k for k, end in enumerate(ends) if end > match.start())][0]
+            found.add(line, f"compares {figure!r} with itself")
+
+
+def audit_text(page: str, text: str, printed: list[str], allowed: set[str],
+               facts: set[str] | None) -> list[tuple[int, str]]:
+    """Figures on ``page`` that the renderer did not print (``allowed``: figures typed in
+    the course's own words, Targets and titles), and Analysis figures that are not in
+    ``facts``."""
+    shown = {f for text_ in printed for f in _figures(text_)} | allowed
+    out = []
+    analysis_start, analysis = _section(text, "Analysis") if facts is not None else (0, "")
+    analysis_end = analysis_start + analysis.count("\n")
+    for number, line in enumerate(_without_code(text).splitlines(), 1):
+        for figure in _figures(line):
+            if figure not in shown:
+                out.append((number, f"{figure!r} is shown but no filter printed it from the "
+                                    "runs (typed into a template, or changed in the page?)"))
+            elif facts is not None and analysis_start <= number < analysis_end and (
+                    figure not in facts):
+                out.append((number, f"Analysis: {figure!r} is no figure of the runs it "
+                                    "compares"))
+    return out
+
+
+def _authored(site: Site) -> list[str]:
+    """The course author's words (titles, Targets, step notes), which the pages quote."""
+    definition = site.definition
+    words = [definition.title, definition.description or "", *definition.step_notes.values(),
+             *definition.steps.values()]
+    for model in definition:
+        words += [model.title, *model.target]
+    for view in getattr(site, "sweeps", None) or ():  # a design sweep's own title and goal
+        words += [getattr(view.sweep, name, "") for name in ("title", "goal")]
+    return [str(text) for text in words if text]
+
+
+def _course_words(site: Site) -> set[str]:
+    """The figures the course author typed (a Target's "4,000 parameters") and those of
+    the build's own options ("1 epoch on 2,000 images"): shown, but not from the runs."""
+    words = _authored(site)
+    if site.preview is not None:
+        words.append(site.preview.describe())
+    return {f for text in words for f in _figures(text)}
+
+
+def _classifier_params(results_dir: Path, model_id: str) -> int | None:
+    """The last layer's parameters, from the stored architecture summary."""
+    try:
+        layers = json.loads((Path(results_dir) / model_id / "architecture.json")
+                            .read_text(encoding="utf-8"))["layers"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    weighted = [row["params"] for row in layers if row.get("params")]
+    return weighted[-1] if weighted else None
+
+
+def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
+    """Every disagreement between the written pages in ``docs_dir`` and the runs in
+    ``results_dir``, one line each naming the page and the figure; empty when none."""
+    printed: dict[str, list[str]] = {}
+    render_pages(site, printed)
+    runs = read_runs(site, results_dir)
+    titles = {r.model.id: r.model.title for r in site.course}
+    final = runs.get(site.definition.final or "")
+    allowed = _course_words(site)
+    exempt = tuple({str(md(words)) for words in _authored(site)})
+    classifier = {m: c for m in titles if (c := _classifier_params(results_dir, m))}
+    pages = {model_page(r.model): r.model for r in site.course}
+    problems: list[str] = []
+    for page in sorted(printed):
+        path = docs_path(docs_dir, page)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            problems.append(f"{page}: the page was not written")
+            continue
+        found = Findings(page)
+        model = pages.get(page)
+        facts = None
+        if model is not None and model.id in runs:
+            check_model_page(found, text, runs[model.id])
+            check_step_chain(found, text, runs, titles)
+            facts = analysis_facts(model.id, runs, model.previous, site.definition.final,
+                                   classifier)
+        if page in {step_page(s) for s in site.definition.steps} or page == "comparison.md":
+            check_models_table(found, text, runs, titles)
+        if page == "index.md":
+            check_home(found, text, final)
+        if page == "comparison.md":
+            check_comparison(found, text, final)
+        check_prose(found, _without_code(text), exempt)
+        flagged = {line for line, _ in found.problems}
+        found.problems += [(line, words) for line, words in
+                           audit_text(page, text, printed[page], allowed, facts)
+                           if line not in flagged]
+        problems += found.lines()
+    return problems
+
+
+__all__ = ["FIGURE", "Runs", "analysis_facts", "audit_pages", "read_runs", "tables"]
