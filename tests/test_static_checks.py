@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from mnist_course.course import CourseModel, load_course
+from mnist_course.course import CourseModel
+from mnist_course.courses import load_course
 from mnist_course.errors import UsageError
 from mnist_course.recipe import Recipe
 from mnist_course.results import metrics_path

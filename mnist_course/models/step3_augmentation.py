@@ -217,14 +217,14 @@ AVERAGED = CourseModel(
     seeds=COURSE_SEEDS,
     analysis="""
 Training is the same as the final model's, step for step; what is tested is the average of
-its recent weights. On the {{ compare.seeds|plural('seed') }} both models ran, the last five epochs average
-{{ compare_current.mean_last5|against(compare_previous.mean_last5) }} for the last weights:
-{{ compare.difference|pts }}, {{ compare|noise_words }}.
+its recent weights. On the {{ compare.seeds|plural('seed') }} both models ran, the mean of the last five
+epochs {{ compare_previous.mean_last5|from_to(compare_current.mean_last5) }} with the average in place of the last weights
+{%- if compare_previous.mean_last5|same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
+{%- else %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.{% endif %}
 {% if compare.higher %}That is the higher mean the Target expected.{% else %}The higher mean the Target expected is not borne out.{% endif %}
-Each seed's last five epochs spread over {{ compare_current.spread_last5_mean|points }} on average
-{%- if compare_current.spread_last5_mean|r2 < compare_previous.spread_last5_mean|r2 %}, against {{ compare_previous.spread_last5_mean|points }}: the steadier finish the Target expected.
-{%- elif compare_current.spread_last5_mean|r2 == compare_previous.spread_last5_mean|r2 %}, unchanged, so the steadier finish the Target expected is not borne out.
-{%- else %}, against {{ compare_previous.spread_last5_mean|points }}, so the steadier finish the Target expected is not borne out.{% endif %}
+Each seed's last five epochs spread over {{ compare_current.spread_last5_mean|against(compare_previous.spread_last5_mean, 'points') }} on average
+{%- if compare_current.spread_last5_mean|r2 < compare_previous.spread_last5_mean|r2 %}: the steadier finish the Target expected.
+{%- else %}, so the steadier finish the Target expected is not borne out.{% endif %}
 The lowest single epoch over its {{ seeds.count|plural('seed') }} is {{ seeds.worst_last5|pct }}
 {%- if seeds.all_pass %}, and every seed meets every requirement.{% else %}; {{ seeds.failing|length }} of {{ seeds.count|plural('seed') }} miss a requirement ({{ seeds.failing|join(', ') }}).{% endif %}
 """,
