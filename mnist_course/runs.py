@@ -174,7 +174,8 @@ def run_environment(record: dict) -> str:
     kind and name, the CPU thread count and the torch version of ``record``'s provenance."""
     p = record.get("provenance") or {}
     threads = p.get("threads")
-    return (f"{p.get('device', '?')} ({p.get('device_name', '?')}), {threads} thread"
+    # No parentheses around the name: it is the machine's text (it may hold its own).
+    return (f"{p.get('device', '?')}, {p.get('device_name', '?')}, {threads} thread"
             f"{'' if threads == 1 else 's'}, torch {p.get('torch', '?')}")
 
 

@@ -87,8 +87,8 @@ def test_seeds_on_several_environments_are_named_each():
     mixed = ModelResults(model, [on(0, "AMD EPYC", "2.14.1"), on(1, "Intel Xeon", "2.14.1")])
     assert mixed.environments_differ
     assert mixed.seed_environments == [
-        {"seed": 0, "environment": "cpu (AMD EPYC), 1 thread, torch 2.14.1"},
-        {"seed": 1, "environment": "cpu (Intel Xeon), 1 thread, torch 2.14.1"}]
+        {"seed": 0, "environment": "cpu, AMD EPYC, 1 thread, torch 2.14.1"},
+        {"seed": 1, "environment": "cpu, Intel Xeon, 1 thread, torch 2.14.1"}]
 
 
 def test_build_options_check_themselves_in_one_line():
