@@ -322,9 +322,10 @@ SMALL = CourseModel(
     seeds=COURSE_SEEDS,
     analysis="""
 The layers are the narrow model's ({{ m.params|count }} parameters); only the cycle ends an epoch earlier.
-On the {{ compare.seeds|plural('seed') }} both models ran, the last five epochs average
-{{ compare_current.mean_last5|against(compare_previous.mean_last5) }} with the longer cycle: {{ compare.difference|pts }},
-{{ compare|noise_words }}. Over all {{ seeds.count|plural('seed') }} the lowest single epoch is {{ seeds.worst_last5|pct }}.
+On the {{ compare.seeds|plural('seed') }} both models ran, the mean of the last five epochs
+{{ compare_previous.mean_last5|from_to(compare_current.mean_last5) }} with the shorter cycle
+{%- if compare_previous.mean_last5|same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
+{%- else %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.{% endif %} Over all {{ seeds.count|plural('seed') }} the lowest single epoch is {{ seeds.worst_last5|pct }}.
 {% if seeds.all_pass %}It holds the bar on every seed, as the Target expected{% if seeds.worst_last5 - budget.accuracy < budget.thin_margin %}, though with almost no margin: its lowest epoch is
 {{ (seeds.worst_last5|r2 - budget.accuracy)|points }} above the bar{% endif %}.{% else %}{% if seeds.passing %}It holds the bar on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} and misses on
 {{ seeds.failing|join(', ') }}{% else %}It misses the bar on all {{ seeds.count|plural('seed') }}{% endif %}, so the Target's expectation is not borne out: ending the cycle an epoch earlier
@@ -445,9 +446,10 @@ SEPARABLE = CourseModel(
     seeds=COURSE_SEEDS,
     analysis="""
 The layers are the depthwise model's ({{ m.params|count }} parameters); only the cycle ends an epoch earlier.
-On the {{ compare.seeds|plural('seed') }} both models ran, the last five epochs average
-{{ compare_current.mean_last5|against(compare_previous.mean_last5) }} with the longer cycle: {{ compare.difference|pts }},
-{{ compare|noise_words }}. Over all {{ seeds.count|plural('seed') }} the lowest single epoch is {{ seeds.worst_last5|pct }}.
+On the {{ compare.seeds|plural('seed') }} both models ran, the mean of the last five epochs
+{{ compare_previous.mean_last5|from_to(compare_current.mean_last5) }} with the shorter cycle
+{%- if compare_previous.mean_last5|same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
+{%- else %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.{% endif %} Over all {{ seeds.count|plural('seed') }} the lowest single epoch is {{ seeds.worst_last5|pct }}.
 {% if seeds.all_pass %}It holds the bar on every seed: the Target's expectation is borne out.{% else %}{% if seeds.passing %}It holds the bar
 on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} and misses on {{ seeds.failing|join(', ') }}{% else %}It misses the bar
 on all {{ seeds.count|plural('seed') }}{% endif %}, so the Target's expectation is
