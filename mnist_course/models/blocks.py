@@ -29,6 +29,23 @@ class Conv:
     # One kernel per input channel (groups = input channels); a 1x1 convolution after it
     # mixes the channels. Together they cost k*k*C + C*C' weights instead of k*k*C*C'.
     depthwise: bool = False
+    # Pixels the kernel moves per output: 2 halves the map, like a max-pool, but learns how.
+    stride: int = 1
+    # A k x 1 convolution, then a 1 x k one: the same k x k window for 2k weights per
+    # channel pair (k*C*C' + k*C'*C') instead of k*k.
+    factorised: bool = False
+    # Batch norm's learnt scale (gamma). Without it the normalised channel keeps unit
+    # variance and only the shift (beta) trains: half of batch norm's parameters.
+    batch_norm_scale: bool = True
+    # Batch norm's learnt scale and shift both. Without them the next layer absorbs them
+    # (a linear layer that follows can scale and shift any input itself).
+    batch_norm_affine: bool = True
+    # Reuse the convolution weights of the spec's layer at this index (its own batch norm):
+    # depth without parameters. The two must read and write the same channels.
+    shares: int | None = None
+    # Start from the identity (each output channel copies its input channel) plus the He
+    # noise: at the start the block passes the image through, and learns a change to it.
+    identity_init: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,16 +66,50 @@ Layer = Conv | MaxPool | GlobalAvgPool
 # Layer fields added after the first course runs, with the value that builds the layers
 # they had before. At that value they stay out of the JSON (and so out of every cache key),
 # so adding an option does not make the stored runs of older models look stale.
-FIELDS_ADDED_LATER = {"depthwise": False}
+FIELDS_ADDED_LATER = {"depthwise": False, "stride": 1, "factorised": False,
+                      "batch_norm_scale": True, "batch_norm_affine": True, "shares": None,
+                      "identity_init": False}
 
 
 def conv_parameters(kernel: int, in_channels: int, out_channels: int, depthwise: bool = False,
-                    batch_norm: bool = False) -> int:
+                    batch_norm: bool = False, factorised: bool = False,
+                    shared: bool = False) -> int:
     """Trainable parameters of one convolution of the spec (batch norm's own not counted):
     a kernel x kernel weight per input channel it reads (one for a depthwise convolution)
-    and output channel, and a bias per output channel unless batch norm follows."""
+    and output channel, and a bias per output channel unless batch norm follows. A
+    factorised convolution is a k x 1 then a 1 x k one (the second reads the first's
+    channels); a convolution that shares another's weights adds none of its own."""
     inputs = 1 if depthwise else in_channels
-    return kernel * kernel * inputs * out_channels + (0 if batch_norm else out_channels)
+    if shared:
+        weights = 0
+    elif factorised:
+        weights = kernel * inputs * out_channels + kernel * (1 if depthwise else out_channels) \
+            * out_channels
+    else:
+        weights = kernel * kernel * inputs * out_channels
+    return weights + (0 if batch_norm else out_channels)
+
+
+def batch_norm_parameters(layer: Conv) -> int:
+    """Trainable parameters of a convolution's batch norm: a scale and a shift per channel,
+    the shift alone without the scale, none without either (or without batch norm)."""
+    if not (layer.batch_norm and layer.batch_norm_affine):
+        return 0
+    return layer.out_channels * (2 if layer.batch_norm_scale else 1)
+
+
+def spec_parameters(spec: tuple[Layer, ...], in_channels: int = 1) -> int:
+    """Trainable parameters of a whole spec, counted from its layers alone (torch-free);
+    equal to the parameter count of the network it builds."""
+    channels, total = in_channels, 0
+    for layer in spec:
+        if isinstance(layer, Conv):
+            total += conv_parameters(layer.kernel, channels, layer.out_channels, layer.depthwise,
+                                     layer.batch_norm, layer.factorised,
+                                     shared=layer.shares is not None)
+            total += batch_norm_parameters(layer)
+            channels = layer.out_channels
+    return total
 
 
 def spec_to_json(spec: tuple[Layer, ...]) -> list[dict]:
@@ -72,13 +123,21 @@ def spec_to_json(spec: tuple[Layer, ...]) -> list[dict]:
 def describe_layer(layer: Layer) -> str:
     """One short human line for a layer spec, used in the 'what changed' tables."""
     if isinstance(layer, Conv):
-        extras = [e for e, on in (("BN", layer.batch_norm), ("ReLU", layer.relu)) if on]
+        norm = ("BN" if layer.batch_norm_affine and layer.batch_norm_scale else
+                "BN (shift only)" if layer.batch_norm_affine else "BN (no scale or shift)")
+        extras = [e for e, on in ((norm, layer.batch_norm), ("ReLU", layer.relu)) if on]
         if layer.dropout:
             extras.append(f"dropout {layer.dropout:g}")
         pad = f", pad {layer.padding}" if layer.padding else ""
         tail = " + " + " + ".join(extras) if extras else ""
         kind = "depthwise conv" if layer.depthwise else "conv"
-        return f"{kind} {layer.kernel}x{layer.kernel} → {layer.out_channels}{pad}{tail}"
+        if layer.factorised:
+            kind = f"factorised {kind} {layer.kernel}x1 + 1x{layer.kernel}"
+        else:
+            kind = f"{kind} {layer.kernel}x{layer.kernel}"
+        stride = f", stride {layer.stride}" if layer.stride != 1 else ""
+        shared = f", weights of layer {layer.shares}" if layer.shares is not None else ""
+        return f"{kind} → {layer.out_channels}{pad}{stride}{shared}{tail}"
     if isinstance(layer, MaxPool):
         return f"max-pool {layer.kernel}x{layer.kernel}"
     return "global average pool"
@@ -121,7 +180,7 @@ MNIST_SIZE = 28  # pixels per side of an input image
 @dataclass(frozen=True)
 class Place:
     """A layer of a spec with what it sees: the map size it produces and its receptive
-    field (stride-1 convolutions, pools of stride = kernel)."""
+    field (pools of stride = kernel)."""
 
     layer: Layer
     index: int
@@ -134,8 +193,9 @@ def walk(spec: tuple[Layer, ...], size: int = MNIST_SIZE) -> list[Place]:
     places, field, jump, pooled = [], 1, 1, False
     for index, layer in enumerate(spec):
         if isinstance(layer, Conv):
-            size = size - layer.kernel + 1 + 2 * layer.padding
+            size = (size + 2 * layer.padding - layer.kernel) // layer.stride + 1
             field += (layer.kernel - 1) * jump
+            jump *= layer.stride
         elif isinstance(layer, MaxPool):
             size //= layer.kernel
             field += (layer.kernel - 1) * jump

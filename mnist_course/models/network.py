@@ -26,6 +26,62 @@ class MaskDropout(nn.Dropout):
         return x.mul_(keep) if self.inplace else x * keep
 
 
+def _convolution(channels: int, layer: Conv, groups: int) -> nn.Module:
+    """The convolution of a spec layer: one ``Conv2d``, or a k x 1 then a 1 x k one.
+
+    A convolution followed by batch norm needs no bias: BN's shift replaces it.
+    """
+    bias = not layer.batch_norm
+    if not layer.factorised:
+        return nn.Conv2d(channels, layer.out_channels, layer.kernel, stride=layer.stride,
+                         padding=layer.padding, groups=groups, bias=bias)
+    # (B, C, H, W) -> (B, C', H', W) -> (B, C', H', W'); a depthwise pair stays per channel
+    return nn.Sequential(
+        nn.Conv2d(channels, layer.out_channels, (layer.kernel, 1), stride=(layer.stride, 1),
+                  padding=(layer.padding, 0), groups=groups, bias=False),
+        nn.Conv2d(layer.out_channels, layer.out_channels, (1, layer.kernel),
+                  stride=(1, layer.stride), padding=(0, layer.padding),
+                  groups=layer.out_channels if layer.depthwise else 1, bias=bias),
+    )
+
+
+def _shared(spec: tuple[Layer, ...], convolutions: dict[int, nn.Module], index: int,
+            layer: Conv, channels: int) -> nn.Module:
+    """The convolution module of an earlier layer, which ``layer`` applies again."""
+    if layer.shares not in convolutions:
+        raise ValueError(f"layer {index} shares the weights of layer {layer.shares}, which is "
+                         "not an earlier convolution")
+    conv = convolutions[layer.shares]
+    first = spec[layer.shares]
+    reads = conv.in_channels if isinstance(conv, nn.Conv2d) else conv[0].in_channels
+    fields = ("out_channels", "kernel", "stride", "padding", "depthwise", "factorised")
+    if reads != channels or any(getattr(first, f) != getattr(layer, f) for f in fields):
+        raise ValueError(f"layer {index} cannot share the weights of layer {layer.shares}: "
+                         "they must read the same channels with the same kernel and output")
+    if layer.batch_norm != first.batch_norm:
+        raise ValueError(f"layer {index} and layer {layer.shares} share weights, so both or "
+                         "neither need batch norm (it decides whether the weights have a bias)")
+    return conv
+
+
+def _batch_norm(layer: Conv) -> nn.BatchNorm2d:
+    """Batch norm with a scale and a shift, the shift alone, or neither (see ``Conv``)."""
+    norm = nn.BatchNorm2d(layer.out_channels, affine=layer.batch_norm_affine)
+    if layer.batch_norm_affine and not layer.batch_norm_scale:
+        norm.weight.requires_grad_(False)  # fixed at 1: the shift alone trains
+    return norm
+
+
+def _add_identity(conv: nn.Module, groups: int) -> None:
+    """Add the identity to a square convolution's starting weights (its centre tap 1 from
+    each input channel to the output channel of the same index, per group)."""
+    if not isinstance(conv, nn.Conv2d) or conv.kernel_size[0] != conv.kernel_size[1]:
+        raise ValueError("an identity start needs a square, unfactorised convolution")
+    identity = torch.zeros_like(conv.weight)
+    nn.init.dirac_(identity, groups=groups)
+    conv.weight.add_(identity)
+
+
 class CourseNet(nn.Module):
     """A plain feed-forward stack of the layers in ``spec``, ending in 10 log-probabilities.
 
@@ -38,7 +94,9 @@ class CourseNet(nn.Module):
         self.layers = nn.Sequential()
         channels = in_channels
         counters = {"conv": 0, "pool": 0}
-        for layer in spec:
+        convolutions: dict[int, nn.Module] = {}  # spec index -> its convolution, for sharing
+        identity_starts: list[tuple[nn.Module, int]] = []  # (convolution, groups)
+        for index, layer in enumerate(spec):
             if isinstance(layer, Conv):
                 counters["conv"] += 1
                 n = counters["conv"]
@@ -47,14 +105,16 @@ class CourseNet(nn.Module):
                     raise ValueError(f"a depthwise convolution over {channels} channels needs "
                                      f"a multiple of {channels} outputs, not "
                                      f"{layer.out_channels}")
-                # A convolution followed by batch norm needs no bias: BN's shift replaces it.
-                self.layers.add_module(
-                    f"conv{n}",
-                    nn.Conv2d(channels, layer.out_channels, layer.kernel, padding=layer.padding,
-                              groups=groups, bias=not layer.batch_norm),
-                )
+                if layer.shares is not None:
+                    conv = _shared(spec, convolutions, index, layer, channels)
+                else:
+                    conv = _convolution(channels, layer, groups)
+                    if layer.identity_init:
+                        identity_starts.append((conv, groups))
+                convolutions[index] = conv
+                self.layers.add_module(f"conv{n}", conv)
                 if layer.batch_norm:
-                    self.layers.add_module(f"bn{n}", nn.BatchNorm2d(layer.out_channels))
+                    self.layers.add_module(f"bn{n}", _batch_norm(layer))
                 if layer.relu:
                     self.layers.add_module(f"relu{n}", nn.ReLU(inplace=True))
                 if layer.dropout:
@@ -70,6 +130,9 @@ class CourseNet(nn.Module):
         if channels != 10:
             raise ValueError(f"the last convolution must produce 10 channels, not {channels}")
         self.reset_parameters()
+        with torch.no_grad():
+            for conv, groups in identity_starts:
+                _add_identity(conv, groups)
 
     def reset_parameters(self) -> None:
         """He initialisation for every convolution, zero biases.

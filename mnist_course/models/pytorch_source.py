@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..recipe import Recipe
-from .blocks import Conv, GlobalAvgPool, Layer, MaxPool, conv_parameters
+from .blocks import (
+    Conv,
+    GlobalAvgPool,
+    Layer,
+    MaxPool,
+    batch_norm_parameters,
+    conv_parameters,
+)
 
 if TYPE_CHECKING:
     from . import CourseModel
@@ -55,33 +62,67 @@ def _conv_lines(layer: Conv, walk: _Walk, index: int) -> list[tuple[str, str]]:
         raise ValueError(f"layer {index}: a depthwise convolution over {walk.channels} "
                          f"channels needs a multiple of {walk.channels} outputs, not "
                          f"{layer.out_channels}")
-    size = walk.size + 2 * layer.padding - layer.kernel + 1
+    if layer.shares is not None or layer.identity_init:
+        raise ValueError(f"layer {index}: shared weights and identity starts need code beyond "
+                         "one nn.Sequential; see mnist_course.models.network.CourseNet")
+    size = (walk.size + 2 * layer.padding - layer.kernel) // layer.stride + 1
     if size < 1:
         raise ValueError(f"layer {index}: a {layer.kernel}x{layer.kernel} kernel does not fit "
                          f"the {walk.size}x{walk.size} map")
-    arguments = [str(walk.channels), str(layer.out_channels), f"kernel_size={layer.kernel}"]
-    if layer.padding:
-        arguments.append(f"padding={layer.padding}")
-    if groups > 1:
-        arguments.append(f"groups={groups}")
-    if layer.batch_norm:  # batch norm's shift does the bias's job
-        arguments.append("bias=False")
     rf = walk.rf + (layer.kernel - 1) * walk.jump
     comment = f"{walk.size} -> {size}, RF {rf}"
     if groups > 1:
         comment += "; depthwise: one kernel per channel"
-    lines = [(f"nn.Conv2d({', '.join(arguments)}),", comment)]
+    if layer.factorised:
+        lines = _factorised_lines(layer, walk.channels, groups)
+        lines[-1] = (lines[-1][0], comment)
+    else:
+        arguments = [str(walk.channels), str(layer.out_channels), f"kernel_size={layer.kernel}"]
+        if layer.stride != 1:
+            arguments.append(f"stride={layer.stride}")
+        if layer.padding:
+            arguments.append(f"padding={layer.padding}")
+        if groups > 1:
+            arguments.append(f"groups={groups}")
+        if layer.batch_norm:  # batch norm's shift does the bias's job
+            arguments.append("bias=False")
+        lines = [(f"nn.Conv2d({', '.join(arguments)}),", comment)]
     walk.params += conv_parameters(layer.kernel, walk.channels, layer.out_channels,
-                                   groups > 1, layer.batch_norm)
+                                   groups > 1, layer.batch_norm, layer.factorised)
     if layer.batch_norm:
-        lines.append((f"nn.BatchNorm2d({layer.out_channels}),", ""))
-        walk.params += 2 * layer.out_channels  # a scale and a shift per channel
+        affine = "" if layer.batch_norm_affine else ", affine=False"
+        lines.append((f"nn.BatchNorm2d({layer.out_channels}{affine}),",
+                      "" if layer.batch_norm_scale or not layer.batch_norm_affine else
+                      "scale fixed at 1: set .weight.requires_grad_(False)"))
+        walk.params += batch_norm_parameters(layer)
     if layer.relu:
         lines.append(("nn.ReLU(),", ""))
     if layer.dropout:
         lines.append((f"nn.Dropout({layer.dropout!r}),", ""))
     walk.channels, walk.size, walk.rf = layer.out_channels, size, rf
+    walk.jump *= layer.stride
     return lines
+
+
+def _factorised_lines(layer: Conv, channels: int, groups: int) -> list[tuple[str, str]]:
+    """A k x 1 then a 1 x k convolution, which together see the k x k window."""
+    k, s, p, out = layer.kernel, layer.stride, layer.padding, layer.out_channels
+    first = [str(channels), str(out), f"kernel_size=({k}, 1)"]
+    second = [str(out), str(out), f"kernel_size=(1, {k})"]
+    if s != 1:
+        first.append(f"stride=({s}, 1)")
+        second.append(f"stride=(1, {s})")
+    if p:
+        first.append(f"padding=({p}, 0)")
+        second.append(f"padding=(0, {p})")
+    if groups > 1:
+        first.append(f"groups={groups}")
+        second.append(f"groups={out}")
+    first.append("bias=False")
+    if layer.batch_norm:
+        second.append("bias=False")
+    return [(f"nn.Conv2d({', '.join(first)}),", ""),
+            (f"nn.Conv2d({', '.join(second)}),", "")]
 
 
 def _layer_lines(spec: tuple[Layer, ...]) -> tuple[list[tuple[str, str]], _Walk]:
