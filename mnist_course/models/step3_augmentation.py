@@ -295,7 +295,7 @@ NARROW = CourseModel(
     architecture=NARROW_LAYERS,
     recipe=LEAN.recipe,
     previous="s3_lean",
-    seeds=(0, 1, 3),
+    seeds=COURSE_SEEDS,
     analysis="""
 With {{ m.params|count }} parameters, {{ (prev.params - m.params)|count }} fewer than the lean model, the
 last five epochs average {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }}, against the lean model:
