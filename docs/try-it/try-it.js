@@ -250,7 +250,9 @@
   var select = document.getElementById("mc-try-model");
   var pen = draw.getContext("2d", { willReadFrequently: true });
   var shown = { pixels: null, result: null, outline: null };
-  var strokeWidth = draw.width / 14;  // about MNIST's pen once the digit is scaled down
+  // MNIST's strokes are about an eighth of the digit's height; a digit drawn over most of the
+  // canvas gets about that once it is scaled into the box
+  var strokeWidth = draw.width / 11;
 
   function ink() {
     var data = pen.getImageData(0, 0, draw.width, draw.height).data;
@@ -445,8 +447,11 @@
           image.data.set([rgb[0], rgb[1], rgb[2], 255], 4 * j);
         }
         g.putImageData(image, 0, 0);
-        if (field) watchCells(canvas, beside, map, c, field);
-        grid.appendChild(canvas);
+        var holder = document.createElement("span");
+        holder.className = "mc-try-holder";
+        holder.appendChild(canvas);
+        if (field) watchCells(canvas, beside, map, c, field, cellPx);
+        grid.appendChild(holder);
       }
       if (field) drawInput(beside, map.index);
       section.append(title, grid);
@@ -470,7 +475,11 @@
     gap.appendChild(list);
   }
 
-  function watchCells(canvas, beside, map, channel, field) {
+  // the cell pointed at, marked on its map
+  var marker = document.createElement("span");
+  marker.className = "mc-try-cell";
+
+  function watchCells(canvas, beside, map, channel, field, cellPx) {
     var h = map.step.shape[1], w = map.step.shape[2], name = map.step.name || "convolution";
     function show(event) {
       var box = canvas.getBoundingClientRect();
@@ -481,6 +490,10 @@
                 left: Math.round(field.start + col * field.jump - half) };
       o.bottom = o.top + field.rf - 1; o.right = o.left + field.rf - 1; o.layer = map.index;
       shown.outline = o;
+      marker.style.left = canvas.clientLeft + col * cellPx + "px";
+      marker.style.top = canvas.clientTop + row * cellPx + "px";
+      marker.style.width = marker.style.height = cellPx + "px";
+      canvas.parentNode.appendChild(marker);
       drawInput();
       drawInput(beside, map.index);
       var inside = o.top >= 0 && o.left >= 0 && o.bottom < SIZE && o.right < SIZE;
