@@ -229,19 +229,15 @@ def test_an_export_is_made_once_and_again_when_the_weights_change(tmp_path, monk
 # ------------------------------------------------------------------ MNIST's preparation, in Python
 
 
-def area_resample(values: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Each new pixel the average of the old pixels it covers (``axis`` to ``size``)."""
-    values = np.moveaxis(values, axis, 0)
-    n = values.shape[0]
-    factor = n / size
-    out = np.zeros((size, *values.shape[1:]))
+def area_weights(n: int, size: int) -> np.ndarray:
+    """(size, n): how much of old pixel s each of ``size`` new pixels covers, so that each new
+    pixel is the average of the old pixels under it."""
+    factor, weights = n / size, np.zeros((size, n))
     for t in range(size):
         low, high = t * factor, (t + 1) * factor
         for s in range(int(np.floor(low)), min(n, int(np.ceil(high)))):
-            weight = (min(high, s + 1) - max(low, s)) / factor
-            if weight > 0:
-                out[t] += weight * values[s]
-    return np.moveaxis(out, 0, axis)
+            weights[t, s] = max(0.0, min(high, s + 1) - max(low, s)) / factor
+    return weights
 
 
 def mnist_reference(ink: np.ndarray) -> np.ndarray:
@@ -252,7 +248,7 @@ def mnist_reference(ink: np.ndarray) -> np.ndarray:
     crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
     scale = DIGIT_BOX / max(crop.shape)
     height, width = (max(1, int(np.floor(n * scale + 0.5))) for n in crop.shape)
-    small = area_resample(area_resample(crop, width, 1), height, 0)
+    small = area_weights(crop.shape[0], height) @ crop @ area_weights(crop.shape[1], width).T
     ys, xs = np.indices(small.shape)
     middle = (IMAGE_SIZE - 1) / 2
     top = int(np.floor(middle - (small * ys).sum() / small.sum() + 0.5))
@@ -350,8 +346,10 @@ def draw(page, strokes, touch: bool = False) -> None:
                 cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [
                     {"x": x0 + (x1 - x0) * k / 8, "y": y0 + (y1 - y0) * k / 8}]})
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-    page.wait_for_function("window.tryItState().input !== null")
-    page.wait_for_timeout(100)
+    # the page prepares the drawing at the next animation frame: two frames on, it has
+    page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    page.wait_for_function("document.getElementById('mc-try-verdict').textContent"
+                           ".startsWith('It reads')")
 
 
 @pytest.mark.browser
@@ -360,6 +358,8 @@ def test_the_page_prepares_drawn_strokes_as_the_python_reference(course_site, br
     page.goto(course_site["url"], wait_until="networkidle")
     for name, strokes in STROKES.items():
         page.click("#mc-try-clear")
+        page.wait_for_function("document.getElementById('mc-try-verdict').textContent"
+                               ".startsWith('Draw')")
         draw(page, strokes)
         state = page.evaluate("window.tryItState()")
         ink = np.array(state["ink"]).reshape(state["height"], state["width"])
