@@ -118,6 +118,11 @@ def _build(course: Course, target: Target, options: BuildOptions,
                      target.preview, log=log,
                      label=target.results_dir.name if target.project_dir else None,
                      store=store)
+    # The "Try it" page's models for the browser: torch only where an export is stale.
+    from .try_it_exports import refresh_try_it
+    site.try_it, try_it_line = refresh_try_it(site, target.results_dir, target.docs_dir,
+                                              every_model=target.project_dir is not None,
+                                              log=log)
     # 5. render
     write_pages(site, target.docs_dir, log)
     # Issue 19, the audit: every written page held to the stored runs; any disagreement is
@@ -128,6 +133,7 @@ def _build(course: Course, target: Target, options: BuildOptions,
     print(architectures + (f"; {notebook}" if notebook else ""))
     if concepts:
         print(concepts)
+    print(try_it_line)
     print(f"site: {len(log.written)} file(s) written, {len(log.unchanged)} unchanged, "
           f"{len(log.removed)} removed, in {target.docs_dir}")
     if target.project_dir is not None:

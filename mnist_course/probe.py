@@ -3,8 +3,9 @@ the receptive-field trace measure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,4 +33,25 @@ def probe(model: nn.Module, handles: list, input_size: tuple[int, int, int]
             module.training = training
 
 
-__all__ = ["probe"]
+def module_stack_hooks(model: nn.Module, stack: Callable[[], list | None]) -> list:
+    """Hooks that keep ``stack()`` (when it is not None) holding ``(path, module)`` of the
+    modules running now, innermost last; the handles, for :func:`probe` to remove."""
+
+    def enter(path: str):
+        def push(module: nn.Module, inputs: tuple) -> None:
+            modules = stack()
+            if modules is not None:
+                modules.append((path, module))
+        return push
+
+    def leave(module: nn.Module, inputs: tuple, output: Any) -> None:
+        modules = stack()
+        if modules:
+            modules.pop()
+
+    named = list(model.named_modules())
+    return ([m.register_forward_pre_hook(enter(path)) for path, m in named]
+            + [m.register_forward_hook(leave) for _, m in named])
+
+
+__all__ = ["module_stack_hooks", "probe"]

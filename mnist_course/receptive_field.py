@@ -41,7 +41,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from .errors import UsageError
-from .probe import probe
+from .probe import module_stack_hooks, probe
 
 HEIGHT_AXIS_NOTE = (
     "Kernel, stride, padding, dilation, sizes, jumps and receptive fields are given along "
@@ -490,20 +490,7 @@ def trace_receptive_field(model: nn.Module, input_size: tuple[int, int, int] = (
     an operation outside any leaf module (the layer summary lists them among its modules).
     """
     tracer: _Tracer | None = None
-
-    def enter(path: str):
-        def push(module: nn.Module, inputs: tuple) -> None:
-            if tracer is not None:
-                tracer.modules.append((path, module))
-        return push
-
-    def leave(module: nn.Module, inputs: tuple, output: Any) -> None:
-        if tracer is not None and tracer.modules:
-            tracer.modules.pop()
-
-    named = list(model.named_modules())
-    handles = [m.register_forward_pre_hook(enter(path)) for path, m in named]
-    handles += [m.register_forward_hook(leave) for _, m in named]
+    handles = module_stack_hooks(model, lambda: tracer.modules if tracer else None)
     with probe(model, handles, tuple(input_size)) as image, torch.no_grad():
         tracer = _Tracer(image, on_functional)
         with tracer:

@@ -20,6 +20,7 @@ from .concepts import CONCEPTS, CONCEPTS_INDEX, concept_page
 from .render import Site, model_page, render_writeup, step_page
 from .site import WriteLog, write_if_changed
 from .sweeps import sweep_page
+from .try_it import TRY_IT_PAGE
 
 WRITEUP = "WRITEUP.md"
 WRITEUP_FILES = "WRITEUP_files"  # the write-up's figures, beside it
@@ -60,7 +61,8 @@ def nav_entries(course: Course) -> list[tuple[str, object]]:
     if course.concepts:
         nav.append(("Concepts", [("Concepts overview", CONCEPTS_INDEX)]
                     + [(c.title, concept_page(c)) for c in CONCEPTS]))
-    nav += [("Comparison", "comparison.md"), ("Reproduce", "reproduce.md")]
+    nav += [("Comparison", "comparison.md"), ("Try it", TRY_IT_PAGE),
+            ("Reproduce", "reproduce.md")]
     return nav
 
 

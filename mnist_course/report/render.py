@@ -47,6 +47,7 @@ from .course import ModelResults, Preview, comparison_context
 from .format import FILTERS, recording
 from .provenance import origins
 from .sweeps import SweepView, sweep_page
+from .try_it import TRY_IT_PAGE, TryItData, page_constants
 
 # The first words of every generated page (the built-in course's and a student's), by
 # which a rebuild knows which pages it may remove.
@@ -168,6 +169,7 @@ class Site:
     concept_data: ConceptData = field(default_factory=ConceptData)  # measured for Concepts
     sweeps: list[SweepView] = field(default_factory=list)  # the course's design sweeps
     preview: Preview | None = None  # quick-preview runs (fewer epochs, a subset)
+    try_it: TryItData | None = None  # the "Try it" page's models, once exported
 
     def by_id(self, model_id: str | None) -> ModelResults | None:
         return next((r for r in self.course if r.model.id == model_id), None)
@@ -370,6 +372,10 @@ def render_pages(site: Site, printed: dict[str, list[str]] | None = None) -> dic
         env, site, "reproduce.md.j2", "reproduce.md", "*/seed-*/metrics.json (provenance)",
         runs=runs, origins=origins(runs, site.builds),
         total_seconds=sum(r["provenance"].get("training_seconds") or 0 for r in runs)))
+    if site.try_it is not None:
+        add(TRY_IT_PAGE, lambda: _render(env, site, "try_it.md.j2", TRY_IT_PAGE,
+                                         "*/seed-0/weights.pt and */architecture.json",
+                                         try_it=site.try_it, **page_constants()))
     if site.sweeps:
         add(sweep_page(site.definition), lambda: _render(
             env, site, "sweep.md.j2", sweep_page(site.definition), "sweep/*/seed-*/metrics.json",
