@@ -49,6 +49,10 @@ class Sweep:
     seed_order: tuple[int, ...]
     candidates: tuple[Candidate, ...]
     stop_at_first_failure: bool = True
+    # What the goal asks beside the bar, as figures the verdict checks: fewer parameters
+    # than this, and/or the seeds' last-5 means averaging at least this (percent).
+    parameter_limit: int | None = None
+    mean_goal: float | None = None
 
     def get(self, candidate_id: str) -> Candidate:
         for candidate in self.candidates:
@@ -88,14 +92,40 @@ def load_candidate_runs(results_dir: Path, sweep: Sweep, candidate: Candidate) -
     return runs
 
 
+def base_candidate_runs(results_dir: Path, sweep: Sweep, candidate: Candidate) -> list[dict]:
+    """The runs of the candidate that ``candidate`` changes, or none when its base is a
+    course model rather than another candidate of the sweep."""
+    base = next((c for c in sweep.candidates if c.id == candidate.base), None)
+    return load_candidate_runs(results_dir, sweep, base) if base is not None else []
+
+
 def last5(record: dict) -> list[float]:
     return [epoch["test_accuracy"] for epoch in record["epochs"][-5:]]
 
 
-def next_seed(sweep: Sweep, runs: Sequence[dict]) -> int | None:
-    """The seed the candidate trains next, or None when it is done (all seeds run, or,
-    with the stopping rule, a seed failed)."""
+def _mean_last5(run: dict) -> float:
+    return sum(last5(run)) / 5
+
+
+def behind_base(runs: Sequence[dict], base_runs: Sequence[dict]) -> bool:
+    """The candidate's last-5 means average lower than its base's on the seeds both ran:
+    for a goal on the average, a candidate that cannot beat what it changes drops out."""
+    base = {run["seed"]: _mean_last5(run) for run in base_runs}
+    shared = [run for run in runs if run["seed"] in base]
+    if not shared:
+        return False
+    ours = sum(_mean_last5(run) for run in shared) / len(shared)
+    return ours < sum(base[run["seed"]] for run in shared) / len(shared)
+
+
+def next_seed(sweep: Sweep, runs: Sequence[dict],
+              base_runs: Sequence[dict] | None = None) -> int | None:
+    """The seed the candidate trains next, or None when it is done: all seeds run; with
+    the stopping rule, a seed failed; for a goal on the average, the candidate fell behind
+    its base (``base_runs``: the runs of the candidate it changes, when that is one)."""
     if sweep.stop_at_first_failure and any(not run_passes(run) for run in runs):
+        return None
+    if not sweep.stop_at_first_failure and base_runs and behind_base(runs, base_runs):
         return None
     done = {run["seed"] for run in runs}
     for seed in sweep.seed_order:
@@ -111,11 +141,14 @@ def sweep_table(results_dir: Path, sweep: Sweep) -> list[dict]:
     for cand in sweep.candidates:
         runs = load_candidate_runs(results_dir, sweep, cand)
         seeds = [{"seed": run["seed"], "lowest": min(last5(run)),
-                  "mean": sum(last5(run)) / 5, "passes": run_passes(run)} for run in runs]
+                  "mean": _mean_last5(run), "passes": run_passes(run)} for run in runs]
         failed = [s["seed"] for s in seeds if not s["passes"]]
-        pending = next_seed(sweep, runs)
+        base_runs = base_candidate_runs(results_dir, sweep, cand)
+        pending = next_seed(sweep, runs, base_runs)
         if failed and sweep.stop_at_first_failure:
             state = "stopped"
+        elif pending is None and len(runs) < len(sweep.seed_order):
+            state = "behind its base"
         elif pending is not None:
             state = "running" if runs else "not run"
         else:
@@ -127,3 +160,43 @@ def sweep_table(results_dir: Path, sweep: Sweep) -> list[dict]:
                      "mean_of_means": sum(means) / len(means) if means else None,
                      "bar": ACCURACY_BAR})
     return rows
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a sweep reached its goal, from its table's rows.
+
+    ``winners``: the rows that meet the goal on every seed of the sweep's order. Without
+    one, ``closest`` is the row nearest to it: for a goal on every seed, the most seeds
+    passing, then the highest lowest epoch; for a goal on the mean, the highest mean of the
+    means among the rows run on every seed. ``open`` lists the rows still in the race.
+    """
+
+    reached: bool
+    winners: list[dict]
+    closest: dict | None
+    open: list[dict]
+
+
+def meets_goal(sweep: Sweep, row: dict) -> bool:
+    if len(row["seeds"]) < len(sweep.seed_order):
+        return False
+    if sweep.parameter_limit is not None and not (row["params"] or 0) < sweep.parameter_limit:
+        return False
+    if sweep.mean_goal is not None:
+        return row["mean_of_means"] >= sweep.mean_goal
+    return all(seed["passes"] for seed in row["seeds"])
+
+
+def sweep_verdict(sweep: Sweep, rows: Sequence[dict]) -> Verdict:
+    winners = [row for row in rows if meets_goal(sweep, row)]
+    tried = [row for row in rows if row["seeds"]]
+    if sweep.mean_goal is not None:
+        complete = [row for row in tried if len(row["seeds"]) == len(sweep.seed_order)]
+        closest = max(complete, key=lambda row: row["mean_of_means"], default=None)
+    else:
+        closest = max(tried, key=lambda row: (row["passing"],
+                                              min(seed["lowest"] for seed in row["seeds"])),
+                      default=None)
+    still_open = [row for row in rows if row["state"] in ("running", "not run")]
+    return Verdict(bool(winners), winners, None if winners else closest, still_open)

@@ -20,7 +20,13 @@ from mnist_course.models import COURSE
 from mnist_course.models.sweeps import SWEEPS
 from mnist_course.recipe import cache_key
 from mnist_course.results import metrics_path, resolve_results_dir, weights_path
-from mnist_course.sweep import last5, load_candidate_runs, next_seed, sweep_results_dir
+from mnist_course.sweep import (
+    base_candidate_runs,
+    last5,
+    load_candidate_runs,
+    next_seed,
+    sweep_results_dir,
+)
 
 
 def matching_course_run(results_dir, model, seed):
@@ -56,7 +62,8 @@ def main(argv=None) -> int:
     while True:
         trained = False
         for cand in chosen:
-            seed = next_seed(sweep, load_candidate_runs(results_dir, sweep, cand))
+            seed = next_seed(sweep, load_candidate_runs(results_dir, sweep, cand),
+                             base_candidate_runs(results_dir, sweep, cand))
             if seed is None:
                 continue
             source = matching_course_run(results_dir, cand.model, seed)

@@ -1,5 +1,6 @@
 """Design sweeps: the seed order, the stopping rule and the table, on fabricated runs."""
 
+import dataclasses
 import json
 
 from conftest import fake_record
@@ -8,7 +9,14 @@ from mnist_course.course import CourseModel
 from mnist_course.models.blocks import Conv, GlobalAvgPool
 from mnist_course.models.sweeps import SWEEPS
 from mnist_course.recipe import Recipe
-from mnist_course.sweep import Sweep, candidate, next_seed, sweep_results_dir, sweep_table
+from mnist_course.sweep import (
+    Sweep,
+    candidate,
+    next_seed,
+    sweep_results_dir,
+    sweep_table,
+    sweep_verdict,
+)
 
 BASE = CourseModel(id="base", step=3, title="Base", target=("t",), analysis="",
                    architecture=(Conv(8), GlobalAvgPool(), Conv(10, kernel=1, relu=False)),
@@ -78,3 +86,47 @@ def test_the_built_in_sweeps_change_one_thing_each():
             if cand.model.architecture != base_model.architecture:
                 changed.append("architecture")
             assert len(changed) == 1, (cand.id, changed)
+
+
+MEAN_SWEEP = Sweep(id="mean", title="Mean", goal="g", seed_order=(1, 0), mean_goal=99.5,
+                   stop_at_first_failure=False,
+                   candidates=(candidate(BASE, "first", "first change", label_smoothing=0.1),
+                               candidate(BASE, "second", "second change", based_on="first",
+                                         lr=0.2)))
+
+
+def test_a_candidate_behind_the_one_it_changes_drops_out_of_an_average_race(tmp_path):
+    _store(tmp_path, "first", 1, [99.0] * 10 + [99.5] * 5)
+    _store(tmp_path, "second", 1, [99.0] * 10 + [99.4] * 5)
+    rows = {row["id"]: row for row in sweep_table(tmp_path, MEAN_SWEEP)}
+    assert rows["second"]["state"] == "behind its base"
+    assert rows["first"]["state"] == "running"  # its base is a course model: no such rule
+    level = [fake_record("second", seed=1, tests=[99.0] * 10 + [99.5] * 5)]
+    assert next_seed(MEAN_SWEEP, level, [fake_record("first", seed=1,
+                                                     tests=[99.0] * 10 + [99.5] * 5)]) == 0
+
+
+def test_the_verdict_names_the_winner_or_the_closest_candidate(tmp_path):
+    _store(tmp_path, "smooth", 1, [99.0] * 10 + [99.5] * 5)
+    _store(tmp_path, "smooth", 0, [99.0] * 10 + [99.5] * 4 + [99.39])
+    _store(tmp_path, "wide", 1, [99.0] * 10 + [99.5] * 4 + [99.2])
+    verdict = sweep_verdict(SWEEP, sweep_table(tmp_path, SWEEP))
+    assert not verdict.reached and verdict.open == []
+    assert verdict.closest["id"] == "smooth"  # one seed passing beats none
+    for seed in (1, 0, 3):
+        _store(tmp_path / "won", "wide", seed, [99.0] * 10 + [99.45] * 5)
+    won = sweep_verdict(SWEEP, sweep_table(tmp_path / "won", SWEEP))
+    assert won.reached and [row["id"] for row in won.winners] == ["wide"]
+    assert won.closest is None
+    over_budget = dataclasses.replace(SWEEP, parameter_limit=3900)  # the runs have 3,900
+    assert not sweep_verdict(over_budget, sweep_table(tmp_path / "won", SWEEP)).reached
+
+
+def test_an_average_goal_is_judged_on_the_mean_of_every_seed(tmp_path):
+    for seed, level in ((1, 99.55), (0, 99.5)):
+        _store(tmp_path, "first", seed, [99.0] * 10 + [level] * 5)
+    verdict = sweep_verdict(MEAN_SWEEP, sweep_table(tmp_path, MEAN_SWEEP))
+    assert verdict.reached and verdict.winners[0]["id"] == "first"
+    short = dataclasses.replace(MEAN_SWEEP, mean_goal=99.6)
+    verdict = sweep_verdict(short, sweep_table(tmp_path, short))
+    assert not verdict.reached and verdict.closest["id"] == "first"

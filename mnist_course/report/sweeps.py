@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..course import Course
-from ..sweep import Sweep, sweep_table
+from ..sweep import Sweep, Verdict, sweep_table, sweep_verdict
 
 
 def sweep_page(course: Course) -> str:
@@ -44,6 +44,8 @@ class CandidateRow:
         if state == "stopped":
             failed = next(cell.seed for cell in self.cells if cell.run and not cell.run["passes"])
             return f"stopped at seed {failed}"
+        if state == "behind its base":
+            return f"stopped: behind {self.row['base']} on the seeds both ran"
         if state == "running":
             return f"running: {self.runs} of {len(self.cells)} seeds done"
         return {"not run": "not run yet", "done": "done"}.get(state, state)
@@ -53,6 +55,15 @@ class CandidateRow:
 class SweepView:
     sweep: Sweep
     rows: list[CandidateRow]
+    verdict: Verdict
+
+    def row(self, candidate_id: str) -> CandidateRow:
+        return next(row for row in self.rows if row.row["id"] == candidate_id)
+
+    def lowest_seed(self, candidate_id: str) -> dict:
+        """The seed of the candidate whose lowest last-5 epoch is the lowest of all."""
+        seeds = self.row(candidate_id).row["seeds"]
+        return min(seeds, key=lambda seed: seed["lowest"])
 
 
 def sweep_view(results_dir: Path, sweep: Sweep, course: Course | None = None,
@@ -63,9 +74,10 @@ def sweep_view(results_dir: Path, sweep: Sweep, course: Course | None = None,
     base_params = base_params or {}
     known = set(course.ids()) if course is not None else set()
     rows = []
-    for cand, row in zip(sweep.candidates, sweep_table(results_dir, sweep), strict=True):
+    table = sweep_table(results_dir, sweep)
+    for cand, row in zip(sweep.candidates, table, strict=True):
         by_seed = {s["seed"]: s for s in row["seeds"]}
-        stopped = row["state"] == "stopped"
+        stopped = row["state"] in ("stopped", "behind its base")
         cells = [SeedCell(seed, by_seed.get(seed), "" if seed in by_seed else
                           "stopped before it" if stopped else "not run")
                  for seed in sweep.seed_order]
@@ -74,7 +86,7 @@ def sweep_view(results_dir: Path, sweep: Sweep, course: Course | None = None,
                 course.get(cand.base).architecture == cand.model.architecture):
             params = base_params[cand.base]
         rows.append(CandidateRow(row, cells, params))
-    return SweepView(sweep, rows)
+    return SweepView(sweep, rows, sweep_verdict(sweep, table))
 
 
 def sweep_views(course: Course, results_dir: Path, base_params: dict[str, int] | None = None
