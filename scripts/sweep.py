@@ -7,6 +7,10 @@ Each round trains the next seed of every candidate still in the race, so the fir
 answers come for every candidate before any one of them uses the time of five seeds.
 A run whose layers, recipe and seed equal a stored course run's (the same cache key) is
 copied from it instead of trained again. Runs go to <results>/sweep/<candidate>/seed-N/.
+
+Several runners may share a sweep, one per core: a seed another runner is training (its
+checkpoint written in the last BUSY_SECONDS) is left to it, and the runner takes the
+candidate's next seed instead, ahead of the verdict on the seed before it.
 """
 
 from __future__ import annotations
@@ -14,12 +18,18 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import time
 
 from mnist_course.errors import CourseError, UsageError
 from mnist_course.models import COURSE
 from mnist_course.models.sweeps import SWEEPS
 from mnist_course.recipe import cache_key
-from mnist_course.results import metrics_path, resolve_results_dir, weights_path
+from mnist_course.results import (
+    checkpoint_path,
+    metrics_path,
+    resolve_results_dir,
+    weights_path,
+)
 from mnist_course.sweep import (
     base_candidate_runs,
     last5,
@@ -27,6 +37,26 @@ from mnist_course.sweep import (
     next_seed,
     sweep_results_dir,
 )
+
+# A checkpoint written this recently belongs to a runner still training (an epoch of a
+# course model takes well under this on one thread, even on a busy machine).
+BUSY_SECONDS = 15 * 60
+
+
+def being_trained(target, candidate_id: str, seed: int) -> bool:
+    path = checkpoint_path(target, candidate_id, seed)
+    return path.exists() and time.time() - path.stat().st_mtime < BUSY_SECONDS
+
+
+def seed_to_train(sweep, cand, results_dir, target) -> int | None:
+    """The candidate's next seed by the sweep's rule, or, when another runner trains that
+    one, the next seed in the order that nobody trains yet."""
+    runs = load_candidate_runs(results_dir, sweep, cand)
+    if next_seed(sweep, runs, base_candidate_runs(results_dir, sweep, cand)) is None:
+        return None
+    done = {run["seed"] for run in runs}
+    return next((seed for seed in sweep.seed_order if seed not in done
+                 and not being_trained(target, cand.id, seed)), None)
 
 
 def matching_course_run(results_dir, model, seed):
@@ -62,12 +92,11 @@ def main(argv=None) -> int:
     while True:
         trained = False
         for cand in chosen:
-            seed = next_seed(sweep, load_candidate_runs(results_dir, sweep, cand),
-                             base_candidate_runs(results_dir, sweep, cand))
+            target = sweep_results_dir(results_dir)
+            seed = seed_to_train(sweep, cand, results_dir, target)
             if seed is None:
                 continue
             source = matching_course_run(results_dir, cand.model, seed)
-            target = sweep_results_dir(results_dir)
             if source is not None:
                 metrics_path(target, cand.id, seed).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(weights_path(results_dir, source.id, seed),
