@@ -8,24 +8,24 @@ answers come for every candidate before any one of them uses the time of five se
 A run whose layers, recipe and seed equal a stored course run's (the same cache key) is
 copied from it instead of trained again. Runs go to <results>/sweep/<candidate>/seed-N/.
 
-Several runners may share a sweep, one per core: a seed another runner is training (its
-checkpoint written in the last BUSY_SECONDS) is left to it, and the runner takes the
-candidate's next seed instead, ahead of the verdict on the seed before it.
+Several runners may share a sweep, one per core: a runner claims the seed it trains with a
+lock file holding its process id, a seed another live runner has claimed is left to it,
+and the runner takes the candidate's next seed instead, ahead of the verdict on the seed
+before it. A killed runner's seed is free again, and resumes from its checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
-import time
 
 from mnist_course.errors import CourseError, UsageError
 from mnist_course.models import COURSE
 from mnist_course.models.sweeps import SWEEPS
 from mnist_course.recipe import cache_key
 from mnist_course.results import (
-    checkpoint_path,
     metrics_path,
     resolve_results_dir,
     weights_path,
@@ -38,14 +38,24 @@ from mnist_course.sweep import (
     sweep_results_dir,
 )
 
-# A checkpoint written this recently belongs to a runner still training (an epoch of a
-# course model takes well under this on one thread, even on a busy machine).
-BUSY_SECONDS = 15 * 60
+CLAIM = "sweep-runner.lock"  # in the run's folder: the id of the process training it
 
 
-def being_trained(target, candidate_id: str, seed: int) -> bool:
-    path = checkpoint_path(target, candidate_id, seed)
-    return path.exists() and time.time() - path.stat().st_mtime < BUSY_SECONDS
+def claimed_by_another(target, candidate_id: str, seed: int) -> bool:
+    lock = metrics_path(target, candidate_id, seed).parent / CLAIM
+    try:
+        pid = int(lock.read_text())
+    except (OSError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: is that process still there?
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def seed_to_train(sweep, cand, results_dir, target) -> int | None:
@@ -56,7 +66,7 @@ def seed_to_train(sweep, cand, results_dir, target) -> int | None:
         return None
     done = {run["seed"] for run in runs}
     return next((seed for seed in sweep.seed_order if seed not in done
-                 and not being_trained(target, cand.id, seed)), None)
+                 and not claimed_by_another(target, cand.id, seed)), None)
 
 
 def matching_course_run(results_dir, model, seed):
@@ -106,7 +116,13 @@ def main(argv=None) -> int:
                 print(f"{cand.id} seed {seed}: the course run of {source.id} (same cache key)")
             else:
                 data = data or load_mnist(args.data_dir, device="cpu")
-                run_course_model(cand.model, data, target, seed=seed, progress=False)
+                lock = metrics_path(target, cand.id, seed).parent / CLAIM
+                lock.parent.mkdir(parents=True, exist_ok=True)
+                lock.write_text(str(os.getpid()))
+                try:
+                    run_course_model(cand.model, data, target, seed=seed, progress=False)
+                finally:
+                    lock.unlink(missing_ok=True)
             record = load_candidate_runs(results_dir, sweep, cand)
             run = next(r for r in record if r["seed"] == seed)
             print(f"{sweep.id} {cand.id} seed {seed}: lowest {min(last5(run)):.2f} %, "
