@@ -73,13 +73,15 @@ def _batch_norm(layer: Conv) -> nn.BatchNorm2d:
 
 
 def _add_identity(conv: nn.Module, groups: int) -> None:
-    """Add the identity to a square convolution's starting weights (its centre tap 1 from
-    each input channel to the output channel of the same index, per group)."""
-    if not isinstance(conv, nn.Conv2d) or conv.kernel_size[0] != conv.kernel_size[1]:
-        raise ValueError("an identity start needs a square, unfactorised convolution")
-    identity = torch.zeros_like(conv.weight)
-    nn.init.dirac_(identity, groups=groups)
-    conv.weight.add_(identity)
+    """Add the identity to a convolution's starting weights: its centre tap 1 from each
+    input channel to the output channel of the same index, per group. A factorised pair
+    gets it in both halves, so that together they start near the identity too."""
+    parts = [(conv, groups)] if isinstance(conv, nn.Conv2d) else [(conv[0], groups),
+                                                                  (conv[1], conv[1].groups)]
+    for part, part_groups in parts:
+        identity = torch.zeros_like(part.weight)
+        nn.init.dirac_(identity, groups=part_groups)  # (out, in/groups, kh, kw), centre 1
+        part.weight.add_(identity)
 
 
 class CourseNet(nn.Module):

@@ -210,6 +210,10 @@ SHARED = _shared_block(SEP)
 IDENTITY = _changed(SEP, _is_depthwise, identity_init=True)
 STRIDED = _strided_instead_of_pool(SEP)
 PUSHED_PAST_POOL = _before_pool_narrower(SEP)
+IDENTITY_WORDS = "depthwise convolutions start from the identity plus He noise"
+# The identity start on top of a lever that frees parameters for width.
+IDENTITY_SHARED = _changed(SHARED, _is_depthwise, identity_init=True)
+IDENTITY_FACTORISED = _changed(FACTORISED, _is_depthwise, identity_init=True)
 # Every lever that frees parameters at once, the freed budget in width.
 ALL_FREEING = _shared_block(_changed(
     _changed(SEP, _is_depthwise, relu=False, batch_norm_affine=False, factorised=True),
@@ -221,10 +225,11 @@ def _widths_words(spec: tuple[Layer, ...]) -> str:
     return "widths after the pool " + "-".join(map(str, widths))
 
 
-def _lever(id: str, change: str, spec: tuple[Layer, ...], widen: bool = True):
+def _lever(id: str, change: str, spec: tuple[Layer, ...], widen: bool = True,
+           based_on: str | None = None):
     spec = widened(spec) if widen else spec
     words = f"{change}; {_widths_words(spec)}" if widen else change
-    return candidate(SEPARABLE, id, words, architecture=spec)
+    return candidate(SEPARABLE, id, words, architecture=spec, based_on=based_on)
 
 
 NETWORK_LEVERS = Sweep(
@@ -244,8 +249,7 @@ NETWORK_LEVERS = Sweep(
                "channel, not 9)", FACTORISED),
         _lever("sep_shared", "the third block after the pool applies the second's weights "
                "again", SHARED),
-        _lever("sep_identity", "depthwise convolutions start from the identity plus He noise",
-               IDENTITY, widen=False),
+        _lever("sep_identity", IDENTITY_WORDS, IDENTITY, widen=False),
         _lever("sep_stride", "a stride-2 depthwise convolution in place of the max-pool",
                STRIDED, widen=False),
         _lever("sep_past_pool", "a quarter fewer channels before the pool, spent after it",
@@ -253,6 +257,11 @@ NETWORK_LEVERS = Sweep(
         _lever("sep_all_freeing", "the levers that free parameters together: shift-only batch "
                "norm, linear and factorised depthwise convolutions, a shared block",
                ALL_FREEING),
+        # Combined: the identity start, the best lever alone on seed 1, added to the levers
+        # that free parameters.
+        _lever("sep_identity_shared", IDENTITY_WORDS, IDENTITY_SHARED, based_on="sep_shared"),
+        _lever("sep_identity_factorised", IDENTITY_WORDS, IDENTITY_FACTORISED,
+               based_on="sep_factorised"),
     ),
 )
 
