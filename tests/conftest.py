@@ -1,13 +1,18 @@
-"""Shared test helpers: tiny IDX files, fabricated metrics records, the real MNIST folder."""
+"""Shared test helpers: tiny IDX files, fabricated metrics records, the real MNIST folder,
+MkDocs as a student runs it."""
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mnist_course.mnist_files import IDX_MAGIC_IMAGES, IDX_MAGIC_LABELS, RAW_FILES
 from mnist_course.results import SCHEMA_VERSION
@@ -74,3 +79,51 @@ def mnist(mnist_dir):
     from mnist_course.data import load_mnist
 
     return load_mnist(mnist_dir, device="cpu", download=False)
+
+
+# ------------------------------------------------------------------ MkDocs
+
+
+MATERIAL_NOTICE = "Material for MkDocs reaches end of life"
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def mkdocs_build(config: Path, site: Path | None = None, cwd: Path | None = None
+                 ) -> subprocess.CompletedProcess:
+    """``mkdocs build --strict -f CONFIG`` as a student types it. Its environment is this
+    one without NO_MKDOCS_2_WARNING, so the project's ``mkdocs.yml`` has to keep Material's
+    end-of-life notice out by itself. Never ``-q``: with it MkDocs counts no warnings, and
+    --strict could not fail."""
+    env = {name: value for name, value in os.environ.items() if name != "NO_MKDOCS_2_WARNING"}
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config)]
+    if site is not None:
+        command += ["-d", str(site)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=300)
+
+
+def mkdocs_warnings(stderr: str) -> list[str]:
+    """MkDocs' own warnings: its log lines at level WARNING (not a theme's notice)."""
+    return [line for line in _COLOUR.sub("", stderr).splitlines()
+            if line.startswith("WARNING")]
+
+
+def assert_builds_clean(done: subprocess.CompletedProcess) -> None:
+    """A build of :func:`mkdocs_build` passed strict, with no MkDocs warning and no notice
+    from Material in the student's way."""
+    assert done.returncode == 0, done.stderr
+    assert mkdocs_warnings(done.stderr) == [], done.stderr
+    assert MATERIAL_NOTICE not in done.stderr, done.stderr
+
+
+class _MkDocsYamlLoader(yaml.SafeLoader):
+    """Reads ``mkdocs.yml`` safely: a ``!!python/name:X`` tag is read as the text X, not
+    imported."""
+
+
+_MkDocsYamlLoader.add_multi_constructor(
+    "tag:yaml.org,2002:python/name:", lambda loader, suffix, node: suffix)
+
+
+def read_mkdocs_yml(path: Path) -> dict:
+    return yaml.load(Path(path).read_text(), Loader=_MkDocsYamlLoader)

@@ -11,7 +11,7 @@ from pathlib import Path
 import markdown
 import pytest
 import torch
-import yaml
+from conftest import read_mkdocs_yml
 from report_fixtures import REPO, copy_docs, render, write_fixture_results
 
 from mnist_course.concept_store import check_model, concepts_path, recalibration_key
@@ -112,7 +112,7 @@ def test_ideas_are_read_from_layers_and_recipe():
 
 
 def test_the_nav_lists_every_idea_under_its_own_title():
-    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    nav = read_mkdocs_yml(REPO / "mkdocs.yml")["nav"]
     section = next(item["Concepts"] for item in nav if isinstance(item, dict)
                    and "Concepts" in item)
     entries = {path: title for entry in section for title, path in entry.items()}
