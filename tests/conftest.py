@@ -64,6 +64,17 @@ def fake_record(model_id: str = "s3_final", seed: int = 0, tests: list[float] | 
     return record
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The end-to-end checks form one group, marked ``slow``: every test that needs real
+    MNIST (through ``mnist_dir``, directly or through another fixture) and every one that
+    drives Chromium. ``-m "not slow"`` leaves them out for a quick loop; README's test
+    command, and so CI, runs them all."""
+    for item in items:
+        if "mnist_dir" in getattr(item, "fixturenames", ()) or item.get_closest_marker(
+                "browser"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """The real MNIST folder from $MNIST_COURSE_DATA (CI points it at ../shared/data)."""
@@ -71,6 +82,34 @@ def mnist_dir() -> Path:
     if not folder or not (Path(folder) / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").exists():
         pytest.skip("set MNIST_COURSE_DATA to a folder with MNIST/raw/ to run the training tests")
     return Path(folder)
+
+
+@pytest.fixture(scope="session")
+def fixture_site(tmp_path_factory):
+    """The built-in course's pages rendered once per session from the fabricated runs of
+    ``report_fixtures`` (every model's seeds and a candidate of each sweep; ``ROOT/results``,
+    ``ROOT/docs``), shared by the report, Concepts and browser tests: a full render is one
+    of the slowest steps of the suite. Tests only read it; one that needs other runs
+    renders its own copy."""
+    from report_fixtures import copy_docs, render, write_fixture_results, write_sweep_runs
+
+    root = tmp_path_factory.mktemp("fixture-site")
+    records = write_fixture_results(root / "results")
+    write_sweep_runs(root / "results")
+    docs = copy_docs(root / "docs")
+    assert render(root / "results", docs) == 0
+    return {"root": root, "docs": docs, "records": records}
+
+
+@pytest.fixture(scope="session")
+def fixture_site_built(fixture_site):
+    """:func:`fixture_site` built by MkDocs (``--strict``) into ``ROOT/site``, once per
+    session; ``mkdocs`` is the finished build, for its output."""
+    from test_report import mkdocs_build
+
+    root = fixture_site["root"]
+    return {**fixture_site, "mkdocs": mkdocs_build(root, fixture_site["docs"]),
+            "site": root / "site"}
 
 
 @pytest.fixture(scope="session")

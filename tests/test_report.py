@@ -15,6 +15,7 @@ from conftest import mkdocs_build as build_strict
 from report_fixtures import (
     REPO,  # noqa: E402
     copy_docs,
+    copy_rendered_docs,
     load_builder,
     render,
     write_fixture_results,
@@ -46,16 +47,12 @@ def mkdocs_build(root: Path, docs: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    root = tmp_path_factory.mktemp("site")
-    records = write_fixture_results(root / "results")
-    docs = copy_docs(root / "docs")
-    assert render(root / "results", docs) == 0
+def site(fixture_site_built):
+    root, docs = fixture_site_built["root"], fixture_site_built["docs"]
     first = snapshot(docs)
-    assert render(root / "results", docs) == 0
-    built = mkdocs_build(root, docs)
-    return {"root": root, "docs": docs, "records": records, "first": first,
-            "second": snapshot(docs), "mkdocs": built}
+    assert render(root / "results", docs) == 0  # a second render over the first
+    return {"root": root, "docs": docs, "records": fixture_site_built["records"],
+            "first": first, "second": snapshot(docs), "mkdocs": fixture_site_built["mkdocs"]}
 
 
 def page(site, path: str) -> str:
@@ -179,7 +176,7 @@ def test_figures_are_served_from_docs(site):
             assert (site["docs"] / model_page(model)).parent.joinpath(link).resolve().exists()
 
 
-def test_missing_and_stale_runs_are_shown_honestly(tmp_path):
+def test_missing_and_stale_runs_are_shown_honestly(tmp_path, fixture_site):
     write_fixture_results(tmp_path / "results")
     metrics_path(tmp_path / "results", "s1_lighter", 0).unlink()  # one seed missing
     for seed in (1, 2):  # and then all of them, for the next model's analysis
@@ -188,7 +185,7 @@ def test_missing_and_stale_runs_are_shown_honestly(tmp_path):
     record = yaml.safe_load(stale.read_text())  # JSON is YAML
     record["cache_key"] = "0000000000000000"
     write_json(stale, record)
-    docs = copy_docs(tmp_path / "docs")
+    docs = copy_rendered_docs(fixture_site, tmp_path / "docs")
     assert render(tmp_path / "results", docs) == 0
     partly = (docs / "step-1" / "s1_lighter.md").read_text()
     assert "Not trained yet" in partly and "seed 0: not trained yet" in partly
@@ -199,14 +196,14 @@ def test_missing_and_stale_runs_are_shown_honestly(tmp_path):
     assert "Stale result" in (docs / "step-2" / "s2_gap.md").read_text()
 
 
-def test_results_text_cannot_inject_markup(tmp_path):
+def test_results_text_cannot_inject_markup(tmp_path, fixture_site):
     records = write_fixture_results(tmp_path / "results")
     evil = "<script>alert('x')</script> | [a](javascript:alert(1))"
     record = records[("s1_skeleton", 0)]
     record["title"] = evil
     record["provenance"].update(device_name=evil, git_commit=evil, torch=evil)
     write_json(metrics_path(tmp_path / "results", "s1_skeleton", 0), record)
-    docs = copy_docs(tmp_path / "docs")
+    docs = copy_rendered_docs(fixture_site, tmp_path / "docs")
     assert render(tmp_path / "results", docs) == 0
     built = mkdocs_build(tmp_path, docs)
     assert built.returncode == 0, built.stderr
