@@ -1,13 +1,18 @@
-"""Shared test helpers: tiny IDX files, fabricated metrics records, the real MNIST folder."""
+"""Shared test helpers: tiny IDX files, fabricated metrics records, the real MNIST folder,
+MkDocs as a student runs it."""
 
 from __future__ import annotations
 
 import base64
 import os
+import re
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mnist_course.mnist_files import IDX_MAGIC_IMAGES, IDX_MAGIC_LABELS, RAW_FILES
 from mnist_course.results import SCHEMA_VERSION
@@ -59,6 +64,17 @@ def fake_record(model_id: str = "s3_final", seed: int = 0, tests: list[float] | 
     return record
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The end-to-end checks form one group, marked ``slow``: every test that needs real
+    MNIST (through ``mnist_dir``, directly or through another fixture) and every one that
+    drives Chromium. ``-m "not slow"`` leaves them out for a quick loop; README's test
+    command, and so CI, runs them all."""
+    for item in items:
+        if "mnist_dir" in getattr(item, "fixturenames", ()) or item.get_closest_marker(
+                "browser"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     """The real MNIST folder from $MNIST_COURSE_DATA (CI points it at ../shared/data)."""
@@ -69,8 +85,84 @@ def mnist_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fixture_site(tmp_path_factory):
+    """The built-in course's pages rendered once per session from the fabricated runs of
+    ``report_fixtures`` (every model's seeds and a candidate of each sweep; ``ROOT/results``,
+    ``ROOT/docs``), shared by the report, Concepts and browser tests: a full render is one
+    of the slowest steps of the suite. Tests only read it; one that needs other runs
+    renders its own copy."""
+    from report_fixtures import copy_docs, render, write_fixture_results, write_sweep_runs
+
+    root = tmp_path_factory.mktemp("fixture-site")
+    records = write_fixture_results(root / "results")
+    write_sweep_runs(root / "results")
+    docs = copy_docs(root / "docs")
+    assert render(root / "results", docs) == 0
+    return {"root": root, "docs": docs, "records": records}
+
+
+@pytest.fixture(scope="session")
+def fixture_site_built(fixture_site):
+    """:func:`fixture_site` built by MkDocs (``--strict``) into ``ROOT/site``, once per
+    session; ``mkdocs`` is the finished build, for its output."""
+    from test_report import mkdocs_build
+
+    root = fixture_site["root"]
+    return {**fixture_site, "mkdocs": mkdocs_build(root, fixture_site["docs"]),
+            "site": root / "site"}
+
+
+@pytest.fixture(scope="session")
 def mnist(mnist_dir):
     """Real MNIST loaded once per test session (CPU)."""
     from mnist_course.data import load_mnist
 
     return load_mnist(mnist_dir, device="cpu", download=False)
+
+
+# ------------------------------------------------------------------ MkDocs
+
+
+MATERIAL_NOTICE = "Material for MkDocs reaches end of life"
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def mkdocs_build(config: Path, site: Path | None = None, cwd: Path | None = None
+                 ) -> subprocess.CompletedProcess:
+    """``mkdocs build --strict -f CONFIG`` as a student types it. Its environment is this
+    one without NO_MKDOCS_2_WARNING, so the project's ``mkdocs.yml`` has to keep Material's
+    end-of-life notice out by itself. Never ``-q``: with it MkDocs counts no warnings, and
+    --strict could not fail."""
+    env = {name: value for name, value in os.environ.items() if name != "NO_MKDOCS_2_WARNING"}
+    command = [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config)]
+    if site is not None:
+        command += ["-d", str(site)]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=300)
+
+
+def mkdocs_warnings(stderr: str) -> list[str]:
+    """MkDocs' own warnings: its log lines at level WARNING (not a theme's notice)."""
+    return [line for line in _COLOUR.sub("", stderr).splitlines()
+            if line.startswith("WARNING")]
+
+
+def assert_builds_clean(done: subprocess.CompletedProcess) -> None:
+    """A build of :func:`mkdocs_build` passed strict, with no MkDocs warning and no notice
+    from Material in the student's way."""
+    assert done.returncode == 0, done.stderr
+    assert mkdocs_warnings(done.stderr) == [], done.stderr
+    assert MATERIAL_NOTICE not in done.stderr, done.stderr
+
+
+class _MkDocsYamlLoader(yaml.SafeLoader):
+    """Reads ``mkdocs.yml`` safely: a ``!!python/name:X`` tag is read as the text X, not
+    imported."""
+
+
+_MkDocsYamlLoader.add_multi_constructor(
+    "tag:yaml.org,2002:python/name:", lambda loader, suffix, node: suffix)
+
+
+def read_mkdocs_yml(path: Path) -> dict:
+    return yaml.load(Path(path).read_text(), Loader=_MkDocsYamlLoader)

@@ -18,6 +18,7 @@ from mnist_course.models import COURSE, CourseModel
 from mnist_course.models.blocks import Conv
 from mnist_course.recipe import cache_key
 from mnist_course.results import SCHEMA_VERSION, metrics_path, write_json
+from mnist_course.sweep import sweep_results_dir
 
 TEST_COUNT = 10_000
 # Where each model's test accuracy settles, in percent (step by step towards the bar).
@@ -113,6 +114,17 @@ def write_fixture_results(results_dir: Path, models: tuple[CourseModel, ...] = C
     return written
 
 
+def write_sweep_runs(results: Path) -> None:
+    """A candidate of each sweep with runs (one failing seed), so the sweep tables are full."""
+    from conftest import fake_record
+
+    for sweep in COURSE.sweeps:
+        for seed, last in zip(sweep.seed_order[:2], (99.45, 99.38), strict=True):
+            tests = [98.0 + 0.1 * i for i in range(10)] + [last + 0.01 * i for i in range(5)]
+            write_json(metrics_path(sweep_results_dir(results), sweep.candidates[0].id, seed),
+                       fake_record(sweep.candidates[0].id, seed, tests))
+
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -131,6 +143,14 @@ def load_builder():
 def copy_docs(target: Path) -> Path:
     """The repository's docs/ (hand-written pages, notebook, css) in a scratch folder."""
     shutil.copytree(REPO / "docs", target, ignore=shutil.ignore_patterns("figures"))
+    return target
+
+
+def copy_rendered_docs(site: dict, target: Path) -> Path:
+    """The docs/ of the session's rendered fixture site (conftest's ``fixture_site``: pages,
+    figures and the keys they were drawn from) in a scratch folder. A render there over
+    other runs redraws only the figures whose runs differ, as a student's rebuild does."""
+    shutil.copytree(site["docs"], target)
     return target
 
 

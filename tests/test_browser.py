@@ -7,32 +7,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import fake_record
-from report_fixtures import write_fixture_results
-from test_report import copy_docs, mkdocs_build, render
 
 from mnist_course.models import COURSE
 from mnist_course.report.concepts import CONCEPTS, concept_page
-from mnist_course.results import metrics_path, write_json
-from mnist_course.sweep import sweep_results_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
-
-
-def write_sweep_runs(results: Path) -> None:
-    """A candidate of each sweep with runs (one failing seed), so the sweep tables are full."""
-    for sweep in COURSE.sweeps:
-        for seed, last in zip(sweep.seed_order[:2], (99.45, 99.38), strict=True):
-            tests = [98.0 + 0.1 * i for i in range(10)] + [last + 0.01 * i for i in range(5)]
-            write_json(metrics_path(sweep_results_dir(results), sweep.candidates[0].id, seed),
-                       fake_record(sweep.candidates[0].id, seed, tests))
 
 
 def need_browser() -> None:
@@ -55,17 +40,12 @@ def served(directory: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def served_site(tmp_path_factory):
-    need_browser()
-    root = tmp_path_factory.mktemp("browser")
-    write_fixture_results(root / "results")
-    write_sweep_runs(root / "results")
-    docs = copy_docs(root / "docs")
-    assert render(root / "results", docs) == 0
-    assert mkdocs_build(root, docs).returncode == 0
-    with served(root / "site") as url:
-        yield {"url": url, "site": root / "site"}
-    shutil.rmtree(root / "site", ignore_errors=True)
+def served_site(request):
+    need_browser()  # before the site is built: without a browser, nothing to build it for
+    built = request.getfixturevalue("fixture_site_built")
+    assert built["mkdocs"].returncode == 0, built["mkdocs"].stderr
+    with served(built["site"]) as url:
+        yield {"url": url, "site": built["site"]}
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from pathlib import Path
 import markdown
 import pytest
 import torch
-import yaml
-from report_fixtures import REPO, copy_docs, render, write_fixture_results
+from conftest import read_mkdocs_yml
+from report_fixtures import REPO, copy_rendered_docs, render, write_fixture_results
 
 from mnist_course.concept_store import check_model, concepts_path, recalibration_key
 from mnist_course.models import COURSE, FINAL_MODEL_ID, get_model
@@ -112,7 +112,7 @@ def test_ideas_are_read_from_layers_and_recipe():
 
 
 def test_the_nav_lists_every_idea_under_its_own_title():
-    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    nav = read_mkdocs_yml(REPO / "mkdocs.yml")["nav"]
     section = next(item["Concepts"] for item in nav if isinstance(item, dict)
                    and "Concepts" in item)
     entries = {path: title for entry in section for title, path in entry.items()}
@@ -153,12 +153,8 @@ def test_recalibration_summary_means_and_weights():
 
 
 @pytest.fixture(scope="module")
-def docs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("concepts")
-    write_fixture_results(root / "results")
-    target = copy_docs(root / "docs")
-    assert render(root / "results", target) == 0
-    return target
+def docs(fixture_site):
+    return fixture_site["docs"]
 
 
 def test_concept_pages_show_the_stored_rows(docs):
@@ -208,7 +204,7 @@ def test_the_rebuilt_averages_are_checked_on_the_nearest_model_without_recalibra
     assert check_model(tmp_path, COURSE, final).id == "s3_weight_decay"
 
 
-def test_a_measurement_renders_and_is_flagged_when_the_weights_change(tmp_path):
+def test_a_measurement_renders_and_is_flagged_when_the_weights_change(tmp_path, fixture_site):
     results = tmp_path / "results"
     write_fixture_results(results)
     final = get_model(FINAL_MODEL_ID)
@@ -226,7 +222,7 @@ def test_a_measurement_renders_and_is_flagged_when_the_weights_change(tmp_path):
               "provenance": {"seconds": 12.5, "device": "cpu", "device_name": "Test CPU",
                              "torch": "2.5.1", "finished_at": "2025-01-01T00:00:00+00:00"}}
     write_json(concepts_path(results), {"format": 1, "bn_recalibration": record})
-    docs = copy_docs(tmp_path / "docs")
+    docs = copy_rendered_docs(fixture_site, tmp_path / "docs")
     assert render(results, docs) == 0
     page = docs / "concepts" / "bn-recalibration.md"
     text = page.read_text(encoding="utf-8")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_builds_clean, mkdocs_build
 from test_browser import CHROMIUM, built_pages, need_browser, served
 
 pytestmark = pytest.mark.browser
@@ -60,10 +61,7 @@ def hostile_site(tmp_path_factory):
                            str(root / "course.py"), "--out", str(out), "--no-train"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f",
-                            str(out / "mkdocs.yml")], capture_output=True, text=True,
-                           timeout=300)
-    assert built.returncode == 0, built.stderr
+    assert_builds_clean(mkdocs_build(out / "mkdocs.yml"))
     with served(out / "site") as url:
         yield {"url": url, "site": out / "site", "out": out}
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_builds_clean, mkdocs_build
 from torch import nn
 
 import mnist_course as mc
@@ -131,11 +130,7 @@ def test_a_notebook_course_trains_in_the_kernel_and_writes_its_site(executed):
 
 
 def test_the_notebook_project_builds_strict(executed, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f",
-                           str(executed["out"] / "mkdocs.yml"), "-d", str(tmp_path / "site")],
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, NO_MKDOCS_2_WARNING="1"))
-    assert done.returncode == 0, done.stderr
+    assert_builds_clean(mkdocs_build(executed["out"] / "mkdocs.yml", tmp_path / "site"))
     assert (tmp_path / "site" / "step-1" / "nbnet" / "index.html").exists()
 
 

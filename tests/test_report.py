@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import fake_record  # noqa: E402
+from conftest import assert_builds_clean, fake_record, read_mkdocs_yml  # noqa: E402
+from conftest import mkdocs_build as build_strict
 from report_fixtures import (
     REPO,  # noqa: E402
     copy_docs,
+    copy_rendered_docs,
     load_builder,
     render,
     write_fixture_results,
@@ -36,26 +38,21 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def mkdocs_build(root: Path, docs: Path) -> subprocess.CompletedProcess:
-    config = yaml.safe_load((REPO / "mkdocs.yml").read_text())
-    config.update(docs_dir=str(docs), site_dir=str(root / "site"))
-    (root / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f",
-                           str(root / "mkdocs.yml")], capture_output=True, text=True, env=env,
-                          cwd=root)
+    """The repository's ``mkdocs.yml`` (inherited as it is, tags included) built from
+    ``docs`` into ``root/site``."""
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(
+        {"INHERIT": str(REPO / "mkdocs.yml"), "docs_dir": str(docs),
+         "site_dir": str(root / "site")}, sort_keys=False))
+    return build_strict(root / "mkdocs.yml", cwd=root)
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    root = tmp_path_factory.mktemp("site")
-    records = write_fixture_results(root / "results")
-    docs = copy_docs(root / "docs")
-    assert render(root / "results", docs) == 0
+def site(fixture_site_built):
+    root, docs = fixture_site_built["root"], fixture_site_built["docs"]
     first = snapshot(docs)
-    assert render(root / "results", docs) == 0
-    built = mkdocs_build(root, docs)
-    return {"root": root, "docs": docs, "records": records, "first": first,
-            "second": snapshot(docs), "mkdocs": built}
+    assert render(root / "results", docs) == 0  # a second render over the first
+    return {"root": root, "docs": docs, "records": fixture_site_built["records"],
+            "first": first, "second": snapshot(docs), "mkdocs": fixture_site_built["mkdocs"]}
 
 
 def page(site, path: str) -> str:
@@ -63,9 +60,7 @@ def page(site, path: str) -> str:
 
 
 def test_mkdocs_strict_build_passes(site):
-    built = site["mkdocs"]
-    assert built.returncode == 0, built.stderr
-    assert "WARNING" not in built.stderr, built.stderr
+    assert_builds_clean(site["mkdocs"])
     assert (site["root"] / "site" / "index.html").exists()
 
 
@@ -136,7 +131,7 @@ def test_next_and_previous_reach_every_model_in_course_order(site):
 
 
 def test_nav_lists_every_generated_page(site):
-    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    nav = read_mkdocs_yml(REPO / "mkdocs.yml")["nav"]
     listed = set(re.findall(r"[\w/-]+\.(?:md|ipynb)", str(nav)))
     generated = {str(p.relative_to(site["docs"])) for p in site["docs"].rglob("*.md")}
     assert generated <= listed
@@ -149,7 +144,7 @@ def test_nav_lists_every_generated_page(site):
 
 
 def test_every_page_has_its_own_title(site):
-    nav = yaml.safe_load((REPO / "mkdocs.yml").read_text())["nav"]
+    nav = read_mkdocs_yml(REPO / "mkdocs.yml")["nav"]
     titles = re.findall(r"'([^']+)': '[\w/-]+\.(?:md|ipynb)'", str(nav))
     assert len(titles) == len(set(titles)), sorted(titles)
 
@@ -181,7 +176,7 @@ def test_figures_are_served_from_docs(site):
             assert (site["docs"] / model_page(model)).parent.joinpath(link).resolve().exists()
 
 
-def test_missing_and_stale_runs_are_shown_honestly(tmp_path):
+def test_missing_and_stale_runs_are_shown_honestly(tmp_path, fixture_site):
     write_fixture_results(tmp_path / "results")
     metrics_path(tmp_path / "results", "s1_lighter", 0).unlink()  # one seed missing
     for seed in (1, 2):  # and then all of them, for the next model's analysis
@@ -190,7 +185,7 @@ def test_missing_and_stale_runs_are_shown_honestly(tmp_path):
     record = yaml.safe_load(stale.read_text())  # JSON is YAML
     record["cache_key"] = "0000000000000000"
     write_json(stale, record)
-    docs = copy_docs(tmp_path / "docs")
+    docs = copy_rendered_docs(fixture_site, tmp_path / "docs")
     assert render(tmp_path / "results", docs) == 0
     partly = (docs / "step-1" / "s1_lighter.md").read_text()
     assert "Not trained yet" in partly and "seed 0: not trained yet" in partly
@@ -201,14 +196,14 @@ def test_missing_and_stale_runs_are_shown_honestly(tmp_path):
     assert "Stale result" in (docs / "step-2" / "s2_gap.md").read_text()
 
 
-def test_results_text_cannot_inject_markup(tmp_path):
+def test_results_text_cannot_inject_markup(tmp_path, fixture_site):
     records = write_fixture_results(tmp_path / "results")
     evil = "<script>alert('x')</script> | [a](javascript:alert(1))"
     record = records[("s1_skeleton", 0)]
     record["title"] = evil
     record["provenance"].update(device_name=evil, git_commit=evil, torch=evil)
     write_json(metrics_path(tmp_path / "results", "s1_skeleton", 0), record)
-    docs = copy_docs(tmp_path / "docs")
+    docs = copy_rendered_docs(fixture_site, tmp_path / "docs")
     assert render(tmp_path / "results", docs) == 0
     built = mkdocs_build(tmp_path, docs)
     assert built.returncode == 0, built.stderr
