@@ -209,13 +209,14 @@ def test_every_figure_opens_full_size(served_site, browser):
     page.close()
 
 
-# Text nodes in table cells where a unit ("%", "points") or a "±" sits on a line below the
-# number it belongs to: the unit's first character is lower than the number's last digit.
+# Text nodes in table cells where a unit ("%", "points", "s", "min", "h") or a "±" sits on a
+# line below the number it belongs to: the unit's first character is lower than the number's
+# last digit.
 UNITS_ON_THEIR_OWN_LINE = """() => {
   const found = [];
   const walker = document.createTreeWalker(document.querySelector('article'),
                                            NodeFilter.SHOW_TEXT);
-  const pattern = /\\d(\\s*)(%|points?\\b|±)/g;
+  const pattern = /\\d(\\s*)(%|points?\\b|±|(?:h|min|s|ms)\\b)/g;
   const box = (node, at) => { const range = document.createRange();
     range.setStart(node, at); range.setEnd(node, at + 1);
     return range.getBoundingClientRect(); };
