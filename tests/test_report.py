@@ -38,6 +38,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def mkdocs_build(root: Path, docs: Path) -> subprocess.CompletedProcess:
     config = yaml.safe_load((REPO / "mkdocs.yml").read_text())
     config.update(docs_dir=str(docs), site_dir=str(root / "site"))
+    # The theme overrides are a folder of the repository: named from here, not from root.
+    config["theme"]["custom_dir"] = str(REPO / config["theme"]["custom_dir"])
     (root / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f",
