@@ -415,7 +415,7 @@ def _step_label(step: int | None, step_names: dict[int, str]) -> str:
     return f"step {step}: {step_names[step]}" if step in step_names else "other"
 
 
-DODGE_PT = 8.0  # how far apart side by side markers of one parameter count are, in points
+DODGE_PT = 7.0  # how far apart side by side markers of one parameter count are, in points
 
 
 def dodge_shifts(params: Sequence[int]) -> list[float]:
