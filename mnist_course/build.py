@@ -89,7 +89,7 @@ def build_course(course: Course, target: Target, options: BuildOptions,
 def _build(course: Course, target: Target, options: BuildOptions,
            selected: list[CourseModel], started: float, tally: Tally) -> int:
     from .report.project import write_project
-    from .report.site import WriteLog, load_site, write_pages
+    from .report.site import WriteLog, load_site, write_colab_notebook, write_pages
 
     store = RunStore(target.results_dir, target.preview)
     if target.preview:
@@ -125,6 +125,8 @@ def _build(course: Course, target: Target, options: BuildOptions,
                                               log=log)
     # 5. render
     write_pages(site, target.docs_dir, log)
+    if target.project_dir is None:  # the built-in course's site: its Colab notebook too
+        write_colab_notebook(course, target.docs_dir, log)
     # Issue 19, the audit: every written page held to the stored runs; any disagreement is
     # one line on stderr and fails the build (report/audit.py).
     from .report.audit import audit_pages

@@ -10,8 +10,10 @@ no global figure registry keeps figures alive after they are saved.
 ``draw_model_figures`` and ``draw_course_figures`` return the figures unsaved (the tests
 read their text sizes and colours); ``model_figures`` and ``course_figures`` write them.
 
-Every figure is drawn narrower than the page's content column, so it shows at its natural
-size and no text on it is smaller than :data:`MIN_TEXT_PX` (see :func:`displayed_px`).
+Every figure is drawn for a phone first: narrow, with panels stacked rather than side by
+side, no panel holding more than :data:`MAX_SERIES` lines, and text large enough that, shrunk
+to a phone's content column, none of it is smaller than :data:`MIN_TEXT_PX` (see
+:func:`displayed_px`). On a laptop the same file shows at its natural size.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import functools
 import io
 import math
 import statistics
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.transforms import ScaledTranslation
 
 from .results import atomic_write_bytes
 from .summary import ACCURACY_BAR, LAST_EPOCHS, PARAM_BUDGET, summarize
@@ -41,10 +45,13 @@ matplotlib.rcParams["svg.hashsalt"] = HASH_SALT
 # Series colours (Okabe-Ito, readable for colour-blind eyes, then a wine red): the lines of
 # one chart take them in order. Black is kept out of every series: it is the bar's colour.
 SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#882255")
-# A second cue besides the colour, one per line of a panel of up to twelve; past the seven
-# colours the lines are dashed, so no two lines share a colour, a marker and a dash.
+# A second cue besides the colour, one per line; past the seven colours the lines are dashed,
+# so no two lines share a colour, a marker and a dash.
 SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "p", "h", "*")
 SERIES_DASHES = ("-", "--", ":")
+# More lines than this in one panel cannot be told apart on a phone: the models of a step
+# are split over several panels of at most this many.
+MAX_SERIES = 6
 # One colour per course step, on every figure.
 STEP_COLOURS = {1: "#0072B2", 2: "#E69F00", 3: "#009E73"}
 OTHER_COLOUR = "#555555"  # a model whose step is unknown
@@ -57,28 +64,29 @@ BUDGET_COLOUR = "#444444"  # the 8,000-parameter budget, a dotted vertical line
 ACCURACY_ZOOM = 97.0  # percent
 ACCURACY_FLOOR = 90.0  # percent
 
-# Text size on the page. At a 1280-1440 px window Material's content column is 688 CSS px
-# wide, and 662 px inside a collapsible block (where the digits and the confusion matrix
-# sit); 750-826 px at 1024-1100 px, 757 px from 1600 px (measured in Chromium). An image
-# wider than its column is shrunk to fit. Figures are drawn about that wide, so they show
-# at (nearly) their natural size, where a point is 96 / 72 CSS px: text of 8.5 pt is then
-# 11.2 px or more on the page.
-PAGE_WIDTH_PX = 662
+# Text size on the page. An image wider than its column is shrunk to fit, and its text with
+# it. On a phone 390 CSS px wide Material's content column is 358 px, and 332 px inside a
+# collapsible block (where the digits and the confusion matrix sit); on a laptop it is 688 px
+# (measured in Chromium). Figures are drawn 480 px wide: on a laptop they show at their
+# natural size, where a point is 96 / 72 CSS px (10 pt is 13.3 px); on the phone's narrowest
+# column they shrink to 332 px, and 10 pt text is still 9.2 px there.
+PHONE_COLUMN_PX = 332
 CSS_PX_PER_INCH = 96  # an SVG is sized in points: 72 pt = 1 inch = 96 CSS px
-MIN_TEXT_PX = 11.0
-FIGURE_WIDTH = 7.0  # inches: 672 CSS px as SVG
+MIN_TEXT_PX = 9.0
+FIGURE_WIDTH = 5.0  # inches: 480 CSS px as SVG
 PNG_DPI = 96  # image pixels per inch of a PNG figure: at this DPI it shows as its SVG would
-SMALL_TEXT = 8.5  # points: legends, annotations, the counts in the confusion matrix
+SMALL_TEXT = 10  # points: legends, annotations, the counts in the confusion matrix
+TITLE_CHARACTERS = 52  # a title line this long fits the figure's width at its size
 
 STYLE = {
     "svg.hashsalt": HASH_SALT,
     "svg.fonttype": "path",  # glyphs as paths: the page looks the same without the font
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
-    "figure.titlesize": 10.5,
+    "font.size": 10,
+    "axes.titlesize": 10.5,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "figure.titlesize": 11,
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
@@ -91,14 +99,14 @@ STYLE = {
 def displayed_px(font_pt: float, figure_width_in: float,
                  pixels_per_inch: float = CSS_PX_PER_INCH) -> float:
     """The height in CSS px of ``font_pt`` text in a figure ``figure_width_in`` wide, once
-    the page shows it in the content column (:data:`PAGE_WIDTH_PX`).
+    a phone shows it in its narrowest content column (:data:`PHONE_COLUMN_PX`).
 
     The figure's natural width is ``figure_width_in * pixels_per_inch`` CSS px (96 for an
     SVG, whose size is in points; the DPI for a PNG, one image pixel per CSS px); a wider
     figure is shrunk to the column and its text with it, a narrower one is not enlarged.
     """
     natural = figure_width_in * pixels_per_inch
-    return font_pt / 72 * pixels_per_inch * min(1.0, PAGE_WIDTH_PX / natural)
+    return font_pt / 72 * pixels_per_inch * min(1.0, PHONE_COLUMN_PX / natural)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -193,6 +201,13 @@ def _log_axis(axis, low: float, high: float) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def wrap_title(text: str, width: int = TITLE_CHARACTERS) -> str:
+    """``text`` broken into lines of at most ``width`` characters (its own line breaks kept),
+    so a long title stays inside a narrow figure instead of running off its edges."""
+    return "\n".join(textwrap.fill(line, width, break_long_words=False) or line
+                     for line in text.split("\n"))
+
+
 def _column(record: dict, key: str) -> list[float]:
     return [epoch[key] for epoch in record["epochs"]]
 
@@ -210,9 +225,10 @@ def _heading(record: dict) -> str:
 
 @_styled
 def curves_figure(record: dict) -> Figure:
-    """Loss and accuracy per epoch, train against test, the bar on the accuracy panel."""
-    figure, axes = _new_figure(3.4, cols=2)
-    ax_loss, ax_accuracy = axes[0]
+    """Loss and accuracy per epoch, train against test, the bar on the accuracy panel; the
+    panels one above the other, each as wide as the figure."""
+    figure, axes = _new_figure(6.4, rows=2)
+    ax_loss, ax_accuracy = axes[:, 0]
     epochs = _epochs(record)
     for ax, key in ((ax_loss, "loss"), (ax_accuracy, "accuracy")):
         ax.plot(epochs, _column(record, f"train_{key}"), "o-", markersize=3,
@@ -223,7 +239,7 @@ def curves_figure(record: dict) -> Figure:
     losses = _column(record, "train_loss") + _column(record, "test_loss")
     ax_loss.set_yscale("log")  # the test loss ends far below the first train loss
     _log_axis(ax_loss.yaxis, min(losses), max(losses))
-    ax_loss.set_ylabel("cross-entropy loss (log scale)")
+    ax_loss.set_ylabel("loss (log scale)")
     ax_loss.set_title("Loss")
     # Zoom on what the bar is about: test accuracy after epoch 1, and the second half of
     # training accuracy (its first epochs, augmented, would stretch the axis for nothing).
@@ -235,7 +251,7 @@ def curves_figure(record: dict) -> Figure:
         ax.legend(loc="upper right" if ax is ax_loss else "lower right")
     # The clipping note is as wide as the figure, not as one panel: it goes under the title.
     note = f"\naccuracy {_clipped_note(lower)}" if clipped or min(train + test) < lower else ""
-    figure.suptitle(f"{_heading(record)} (seed {record['seed']}){note}")
+    figure.suptitle(wrap_title(f"{_heading(record)} (seed {record['seed']}){note}"))
     return figure
 
 
@@ -267,8 +283,8 @@ def lr_figure(record: dict) -> Figure:
     ax.set_xlabel("epoch")
     ax.set_ylabel("learning rate (log scale)")
     schedule = (record.get("recipe") or {}).get("schedule")
-    ax.set_title(f"Learning rate — {record['model_id']}"
-                 + (f" ({schedule} schedule)" if schedule else ""))
+    ax.set_title(wrap_title(f"Learning rate — {record['model_id']}"
+                            + (f" ({schedule} schedule)" if schedule else "")))
     return figure
 
 
@@ -282,7 +298,7 @@ def _decode_pixels(encoded: str) -> np.ndarray | None:
 
 
 @_styled
-def misclassified_figure(record: dict, columns: int = 8) -> Figure | None:
+def misclassified_figure(record: dict, columns: int = 4) -> Figure | None:
     """The stored misclassified test images, each captioned true → predicted (confidence)."""
     evaluation = record.get("evaluation") or {}
     images = [(item, _decode_pixels(item.get("pixels", "")))
@@ -291,7 +307,7 @@ def misclassified_figure(record: dict, columns: int = 8) -> Figure | None:
     if not images:
         return None
     rows = math.ceil(len(images) / columns)
-    figure, axes = _new_figure(1.25 * rows + 0.6, rows=rows, cols=columns)
+    figure, axes = _new_figure(1.35 * rows + 1.0, rows=rows, cols=columns)
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, (item, pixels) in zip(axes.flat, images, strict=False):
@@ -301,8 +317,9 @@ def misclassified_figure(record: dict, columns: int = 8) -> Figure | None:
     errors = _error_count(evaluation)
     shown = f"the {len(images)} most confident of {errors:,} errors" if errors else \
         f"the {len(images)} most confident errors"
-    figure.suptitle(f"Misclassified test digits — {record['model_id']}, seed {record['seed']}\n"
-                    f"{shown}; caption: true → predicted (confidence)")
+    figure.suptitle(wrap_title(f"Misclassified test digits — {record['model_id']}, seed "
+                               f"{record['seed']}\n{shown}\ncaption: true → predicted "
+                               "(confidence)"))
     return figure
 
 
@@ -333,7 +350,7 @@ def confusion_figure(record: dict) -> Figure | None:
         return None
     diagonal = np.eye(10, dtype=bool)
     errors = np.where(diagonal, 0, matrix)
-    figure, axes = _new_figure(6.2)
+    figure, axes = _new_figure(6.6)
     ax = axes[0][0]
     ax.grid(False)
     top = max(int(errors.max()), 2)
@@ -352,14 +369,16 @@ def confusion_figure(record: dict) -> Figure | None:
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
     ax.tick_params(length=0)
-    bar = figure.colorbar(image, ax=ax, label="misclassified images (log scale)", shrink=0.8)
+    # Below the matrix, not beside it: on a narrow figure every column of counts needs the room.
+    bar = figure.colorbar(image, ax=ax, label="misclassified images (log scale)", shrink=0.8,
+                          location="bottom", aspect=30)
     ticks = colour_bar_ticks(top)
     bar.set_ticks(ticks, labels=[str(t) for t in ticks])
     bar.minorticks_off()
     total = int(matrix.sum())
-    figure.suptitle(f"Confusion matrix — {record['model_id']}, seed {record['seed']}: "
-                    f"{int(errors.sum()):,} errors in {total:,} test images\n"
-                    "(diagonal: correct, in blue; off the diagonal: errors, in red)")
+    figure.suptitle(wrap_title(f"Confusion matrix — {record['model_id']}, seed {record['seed']}: "
+                               f"{int(errors.sum()):,} errors in {total:,} test images\n"
+                               "(diagonal: correct, in blue; off the diagonal: errors, in red)"))
     return figure
 
 
@@ -396,54 +415,77 @@ def _step_label(step: int | None, step_names: dict[int, str]) -> str:
     return f"step {step}: {step_names[step]}" if step in step_names else "other"
 
 
-def _place_labels(ax, points: list[tuple[float, float, float, float, str]],
-                  fontsize: float = SMALL_TEXT) -> list[tuple[float, float]]:
-    """Offsets (in points) for labels right of each point (x, mean, low, high, text),
-    nudged up or down, the nearest free place first, so that no label prints over another
-    label, another model's marker or its error bar."""
+DODGE_PT = 7.0  # how far apart side by side markers of one parameter count are, in points
+
+
+def dodge_shifts(params: Sequence[int]) -> list[float]:
+    """A sideways shift in points for each point, so that models with the same parameter
+    count (the course's 7,770-parameter models) sit side by side instead of on top of each
+    other: the last on its count, the others to its left, so that none of them crosses the
+    budget line it is under; a count held by one model stays where it is."""
+    shared = {count: [i for i, other in enumerate(params) if other == count]
+              for count in set(params)}
+    return [-DODGE_PT * (len(shared[count]) - 1 - shared[count].index(i))
+            for i, count in enumerate(params)]
+
+
+def _shifted(ax, shift_pt: float):
+    """The axes' data coordinates moved ``shift_pt`` points sideways."""
+    return ax.transData + ScaledTranslation(shift_pt / 72, 0, ax.figure.dpi_scale_trans)
+
+
+def _place_labels(ax, points: list[tuple[float, float, float, float, str, float]],
+                  fontsize: float = SMALL_TEXT) -> list[tuple[float, float, str]]:
+    """Where to print each point's label: (dx, dy, alignment), the offset in points from the
+    point (x, mean, low, high, text, its sideways shift in points) and "left" when the label
+    starts there, "right" when it ends there. The nearest free place inside the axes comes
+    first, right of the point, then left of it, nudged up or down, so that no label prints
+    over another label, another model's marker or its error bar."""
     height = 1.4 * fontsize  # a line of text, in points
     scale = 72.0 / ax.figure.dpi
+    frame = ax.get_window_extent()
+    inside = (frame.x0 * scale, frame.x1 * scale, frame.y0 * scale, frame.y1 * scale)
 
-    def box(x: float, y: float) -> tuple[float, float]:
+    def box(x: float, y: float, shift: float) -> tuple[float, float]:
         px, py = ax.transData.transform((x, y)) * scale
-        return px, py
+        return px + shift, py
+
+    def overlaps(a: tuple, b: tuple) -> bool:
+        return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 
     # Every marker with its error bar, as boxes (x0, x1, y0, y1) in points.
     obstacles = []
-    for x, _, low, high, _ in points:
-        px, p_low = box(x, low)
-        _, p_high = box(x, high)
+    for x, _, low, high, _, shift in points:
+        px, p_low = box(x, low, shift)
+        _, p_high = box(x, high, shift)
         obstacles.append((px - 5, px + 5, p_low - 5, p_high + 5))
     placed: list[tuple[float, float, float, float]] = []
     offsets = []
-    for x, y, _, _, text in points:
-        px, py = box(x, y)
+    for x, y, _, _, text, shift in points:
+        px, py = box(x, y, shift)
         width = 0.6 * fontsize * len(text)
+        candidates = []
         for step in range(60):
             dy = height * (step + 1) // 2 * (1 if step % 2 else -1) if step else 0.0
-            label = (px + 6, px + 6 + width, py + dy - height / 2, py + dy + height / 2)
-            if not any(label[0] < o[1] and o[0] < label[1] and label[2] < o[3]
-                       and o[2] < label[3] for o in placed + obstacles):
-                break
+            for dx, align in ((6.0, "left"), (-6.0, "right")):
+                x0 = px + dx if align == "left" else px + dx - width
+                candidates.append(((x0, x0 + width, py + dy - height / 2,
+                                    py + dy + height / 2), (dx, dy, align)))
+        fits = [c for c in candidates if inside[0] <= c[0][0] and c[0][1] <= inside[1]
+                and inside[2] <= c[0][2] and c[0][3] <= inside[3]] or candidates
+        label, offset = next((c for c in fits
+                              if not any(overlaps(c[0], o) for o in placed + obstacles)),
+                             fits[0])
         placed.append(label)
-        offsets.append((6.0, dy))
+        offsets.append(offset)
     return offsets
 
 
-@_styled
-def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int],
-                              step_names: dict[int, str]
-                              ) -> Figure | None:
-    """Parameters against last-5-epoch mean test accuracy, one point per model."""
-    points = []
-    for model_id, runs in runs_by_model.items():
-        means = [summarize(run).last5_mean for run in runs]
-        points.append((runs[0]["params"], statistics.fmean(means), min(means), max(means),
-                       model_id, _step_of(model_id, runs, steps)))
-    if not points:
-        return None
-    figure, axes = _new_figure(5.6)
-    ax = axes[0][0]
+def _params_panel(ax, points: list[tuple], labelled: set[str], step_names: dict[int, str],
+                  legend: bool) -> None:
+    """One panel of parameters against accuracy: the points (params, mean, low, high, id,
+    step, shift), the solving corner, the budget and the bar, and a label for each point
+    whose id is in ``labelled``."""
     xs = [p[0] for p in points]
     ys = [p[2] for p in points] + [ACCURACY_BAR]
     x_low, x_high = min(min(xs), PARAM_BUDGET), max(max(xs), PARAM_BUDGET)
@@ -455,22 +497,26 @@ def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[
     # The corner that solves the assignment: under budget and above the bar.
     ax.fill_between([ax.get_xlim()[0], PARAM_BUDGET], ACCURACY_BAR, ax.get_ylim()[1],
                     color=STEP_COLOURS[3], alpha=0.08, linewidth=0,
-                    label="under budget and above the bar")
+                    label="under budget and above the bar" if legend else None)
     ax.axvline(PARAM_BUDGET, color=BUDGET_COLOUR, linestyle=":", linewidth=1.2,
-               label=f"budget: {PARAM_BUDGET:,} parameters")
-    _bar_line(ax)
+               label=f"budget: {PARAM_BUDGET:,} parameters" if legend else None)
+    _bar_line(ax, label=legend)
     shown_steps = set()
-    for params, mean, low, high, _, step in sorted(points, key=lambda p: (p[5] or 0)):
+    for params, mean, low, high, _, step, shift in sorted(points, key=lambda p: (p[5] or 0)):
         colour = STEP_COLOURS.get(step, OTHER_COLOUR)
-        label = None if step in shown_steps else _step_label(step, step_names)
+        label = None if step in shown_steps or not legend else _step_label(step, step_names)
         shown_steps.add(step)
         ax.errorbar(params, mean, yerr=[[mean - low], [high - mean]] if high > low else None,
-                    fmt="o", color=colour, markersize=6, capsize=3, label=label, zorder=3)
-    figure.draw_without_rendering()  # settle the layout: labels are placed in page units
+                    fmt="o", color=colour, markersize=6, capsize=3, label=label, zorder=3,
+                    transform=_shifted(ax, shift))
+    ax.figure.draw_without_rendering()  # settle the layout: labels are placed in page units
     ordered = sorted(points, key=lambda p: (p[1], p[0]))
-    offsets = _place_labels(ax, [(p[0], p[1], p[2], p[3], p[4]) for p in ordered])
-    for point, (dx, dy) in zip(ordered, offsets, strict=True):
-        ax.annotate(point[4], (point[0], point[1]), xytext=(dx, dy), textcoords="offset points",
+    offsets = _place_labels(ax, [(p[0], p[1], p[2], p[3], p[4], p[6]) for p in ordered])
+    for point, (dx, dy, align) in zip(ordered, offsets, strict=True):
+        if point[4] not in labelled:
+            continue
+        ax.annotate(point[4], (point[0], point[1]), xycoords=_shifted(ax, point[6]),
+                    xytext=(dx, dy), textcoords="offset points", ha=align,
                     va="center", fontsize=SMALL_TEXT, color="#222222",
                     bbox={"boxstyle": "square,pad=0.05", "facecolor": "white",
                           "edgecolor": "none", "alpha": 0.8},  # lines beneath stay behind
@@ -478,10 +524,45 @@ def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[
                     if dy else None)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set_xlabel("trainable parameters")
-    ax.set_ylabel(f"test accuracy, mean of the last {LAST_EPOCHS} epochs (%)")
-    ax.set_title("Parameters against accuracy, every model of the course\n"
-                 "(point: mean over the model's seeds; bar: lowest to highest seed)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2)
+    ax.set_ylabel(f"mean of the last {LAST_EPOCHS} epochs (%)")
+
+
+@_styled
+def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int],
+                              step_names: dict[int, str]
+                              ) -> Figure | None:
+    """Parameters against last-5-epoch mean test accuracy, one point per model; models of
+    one parameter count side by side. A step of more than :data:`MAX_SERIES` models is too
+    dense to label among the others: the first panel leaves its points unlabelled and a
+    panel of its own, below, zooms on them with their labels."""
+    points = []
+    for model_id, runs in runs_by_model.items():
+        means = [summarize(run).last5_mean for run in runs]
+        points.append((runs[0]["params"], statistics.fmean(means), min(means), max(means),
+                       model_id, _step_of(model_id, runs, steps)))
+    if not points:
+        return None
+    shifts = dodge_shifts([p[0] for p in points])
+    points = [(*point, shift) for point, shift in zip(points, shifts, strict=True)]
+    counts: dict[int | None, int] = {}
+    for point in points:
+        counts[point[5]] = counts.get(point[5], 0) + 1
+    dense = [step for step, count in counts.items() if count > MAX_SERIES]
+    figure, axes = _new_figure(6.0 + 4.4 * len(dense), rows=1 + len(dense))
+    _params_panel(axes[0, 0], points, {p[4] for p in points if p[5] not in dense},
+                  step_names, legend=True)
+    axes[0, 0].set_title(wrap_title(
+        "Every model of the course\n(point: mean over the model's seeds; bar: lowest to "
+        "highest seed; models of one size side by side"
+        + "".join(f"; {_step_label(step, step_names).split(':')[0]} labelled below"
+                  for step in dense) + ")"))
+    axes[0, 0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=1)
+    for ax, step in zip(axes[1:, 0], dense, strict=True):
+        own = [p for p in points if p[5] == step]
+        _params_panel(ax, own, {p[4] for p in own}, step_names, legend=False)
+        label = _step_label(step, step_names)
+        ax.set_title(wrap_title(f"{label[0].upper() + label[1:]}, zoomed"), loc="left")
+    figure.suptitle("Parameters against accuracy")
     return figure
 
 
@@ -513,20 +594,24 @@ def _runs_label(model_id: str, runs: list[dict]) -> str:
 def accuracy_all_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, int],
                         step_names: dict[int, str]
                         ) -> Figure | None:
-    """Test accuracy per epoch of every model, one panel per step (small multiples): each
-    model's mean over its seeds, with a band from the lowest to the highest seed."""
+    """Test accuracy per epoch of every model, a panel per step (small multiples), a step of
+    more than :data:`MAX_SERIES` models split over several: each model's mean over its
+    seeds, with a band from the lowest to the highest seed."""
     if not runs_by_model:
         return None
-    panels: dict[int | None, list[str]] = {}
+    by_step: dict[int | None, list[str]] = {}
     for model_id, runs in runs_by_model.items():
-        panels.setdefault(_step_of(model_id, runs, steps), []).append(model_id)
-    order = sorted(panels, key=lambda step: (step is None, step or 0))
-    figure, axes = _new_figure(0.4 + 2.5 * len(order), rows=len(order), sharex=True,
+        by_step.setdefault(_step_of(model_id, runs, steps), []).append(model_id)
+    panels = [(step, part, models)
+              for step in sorted(by_step, key=lambda step: (step is None, step or 0))
+              for part, models in enumerate(split_panels(by_step[step]), start=1)]
+    parts = {step: part for step, part, _ in panels}  # how many panels each step has
+    figure, axes = _new_figure(0.8 + 3.6 * len(panels), rows=len(panels), sharex=True,
                                sharey=True)
     later: list[float] = []
     first: list[float] = []
-    for ax, step in zip(axes[:, 0], order, strict=True):
-        for index, model_id in enumerate(panels[step]):
+    for ax, (step, part, models) in zip(axes[:, 0], panels, strict=True):
+        for index, model_id in enumerate(models):
             runs = runs_by_model[model_id]
             epochs, mean, low, high = _seed_band(runs)
             later += low[1:]
@@ -538,19 +623,35 @@ def accuracy_all_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, i
                     marker=marker, linestyle=dash, label=_runs_label(model_id, runs))
         _bar_line(ax, label=ax is axes[0, 0])
         label = _step_label(step, step_names)
-        ax.set_title(label[0].upper() + label[1:], loc="left")
+        label = label[0].upper() + label[1:] + (f" ({part} of {parts[step]})"
+                                                if parts[step] > 1 else "")
+        ax.set_title(wrap_title(label), loc="left")
         ax.set_ylabel("test accuracy (%)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        # Under its panel, not beside it: the lines keep the figure's whole width.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=2, borderaxespad=0)
+        ax.xaxis.set_tick_params(labelbottom=True)
     lower, clipped = _accuracy_limits(later)
     _accuracy_scale(axes[0, 0], lower)  # the panels share the y axis
     _epoch_axis(axes[-1, 0])
-    figure.suptitle("Test accuracy per epoch, one panel per step\n"
-                    "(line: mean over the model's seeds; band: lowest to highest seed)"
-                    + ("\n" + _clipped_note(lower) if clipped or min(first) < lower else ""))
+    figure.suptitle(wrap_title(
+        "Test accuracy per epoch of every model, by step\n"
+        "(line: mean over the model's seeds; band: lowest to highest seed)"
+        + ("\n" + _clipped_note(lower) if clipped or min(first) < lower else "")))
     return figure
 
 
-LAST_EPOCHS_COLUMNS = 3  # panels per row of the last-epochs figure
+def split_panels(models: list[str], most: int = MAX_SERIES) -> list[list[str]]:
+    """``models`` in order, cut into as few panels as hold at most ``most`` lines each,
+    the panels as even as they can be (twelve: six and six; seven: four and three)."""
+    count = max(1, math.ceil(len(models) / most))
+    size, extra = divmod(len(models), count)
+    cuts = [0]
+    for index in range(count):
+        cuts.append(cuts[-1] + size + (index < extra))
+    return [models[start:end] for start, end in zip(cuts, cuts[1:], strict=False)]
+
+
+LAST_EPOCHS_COLUMNS = 2  # panels per row of the last-epochs figure
 
 
 @_styled
@@ -571,7 +672,7 @@ def last_epochs_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, in
     lower = max(math.floor(min(values) * 20 - 1) / 20, ACCURACY_BAR - 1.0)
     upper = math.ceil(max(values) * 20 + 1) / 20
     rows = math.ceil(len(models) / LAST_EPOCHS_COLUMNS)
-    figure, axes = _new_figure(0.9 + 1.75 * rows, rows=rows, cols=LAST_EPOCHS_COLUMNS,
+    figure, axes = _new_figure(1.6 + 2.0 * rows, rows=rows, cols=LAST_EPOCHS_COLUMNS,
                                sharex=True, sharey=True)
     seeds = sorted({run["seed"] for _, runs in models for run in runs})
     for ax in axes.flat:
@@ -602,12 +703,12 @@ def last_epochs_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, in
                       linewidth=1.3, label=f"seed {seed}") for k, seed in enumerate(seeds)]
     handles.append(Line2D([], [], color=BAR_COLOUR, linestyle="--", linewidth=1.2,
                           label=f"bar: {ACCURACY_BAR:.2f} %"))
-    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    figure.legend(handles=handles, loc="outside lower center", ncols=3)
     clipped = min(values) < lower
     label = _step_label(step, step_names)
-    figure.suptitle(f"The last {LAST_EPOCHS} epochs of every model of {label}\n"
-                    "(each line one seed; shaded: below the "
-                    "bar)" + ("\n" + _clipped_note(lower) if clipped else ""))
+    figure.suptitle(wrap_title(f"The last {LAST_EPOCHS} epochs of every model of {label}\n"
+                               "(each line one seed; shaded: below the "
+                               "bar)" + ("\n" + _clipped_note(lower) if clipped else "")))
     return figure
 
 
@@ -616,7 +717,7 @@ def final_seeds_figure(runs: list[dict]) -> Figure | None:
     """The final model's test accuracy per epoch for every seed, last epochs shaded."""
     if not runs:
         return None
-    figure, axes = _new_figure(4.0)
+    figure, axes = _new_figure(5.0)
     ax = axes[0][0]
     epochs = max(len(run["epochs"]) for run in runs)
     ax.axvspan(epochs - LAST_EPOCHS + 0.5, epochs + 0.5, color="#999999", alpha=0.15,
@@ -634,13 +735,13 @@ def final_seeds_figure(runs: list[dict]) -> Figure | None:
     everything = [a for run in runs for a in _column(run, "test_accuracy")]
     worst = min(summarize(run).last5_min for run in runs)
     _accuracy_axis(ax, lower, clipped or min(everything) < lower,
-                   f"{runs[0]['model_id']}: test accuracy of {len(runs)} seeds "
-                   f"(lowest of the last {LAST_EPOCHS} epochs: {worst:.2f} %)")
+                   wrap_title(f"{runs[0]['model_id']}: test accuracy of {len(runs)} seeds\n"
+                              f"(lowest of the last {LAST_EPOCHS} epochs: {worst:.2f} %)"))
     _epoch_axis(ax)
     ax.set_xlim(0.5, epochs + 0.5)
     ax.set_ylabel("test accuracy (%)")
-    # Top left stays empty: early epochs sit low, the late ones are in the shaded window.
-    ax.legend(loc="upper left", ncols=4)
+    # Below the axes: on a narrow figure no corner of the chart is free of lines.
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=3)
     return figure
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import UsageError
+from .report.colab import COLAB_NOTEBOOK, notebook_text, training_notebook
 
 COURSE_FILE = '''"""My MNIST assignment: three steps, one model each (edit freely).
 
@@ -134,6 +135,11 @@ build command (its options as keyword arguments).
 
 A run is reused while its network's code, its recipe and its seed are unchanged: editing a
 Target or an Analysis retrains nothing, editing one class retrains the models built from it.
+
+`colab.ipynb` trains your final model on Colab's GPU: open it in Colab (File > Upload
+notebook, or from your repository on GitHub), upload `course.py` beside it, and run all. It
+installs the project, downloads MNIST, prints every epoch and checks the run against the
+assignment.
 '''
 
 
@@ -150,7 +156,12 @@ def write_starter(folder: str | Path) -> int:
     readme = folder / "README.md"
     if not readme.exists():
         readme.write_text(README, encoding="utf-8")
-    print(f"wrote {target} and {readme}; next: mnist-course build --course {target} "
+    notebook = folder / COLAB_NOTEBOOK
+    if not notebook.exists():
+        notebook.write_text(notebook_text(training_notebook("your course", None,
+                                                            own_course=True)),
+                            encoding="utf-8")
+    print(f"wrote {target}, {readme} and {notebook}; next: mnist-course build --course {target} "
           f"--out {folder / 'report'} --epochs 1 --train-subset 2000")
     return 0
 

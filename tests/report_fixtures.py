@@ -76,7 +76,9 @@ def evaluation(final_accuracy: float) -> dict:
     return {"test_count": TEST_COUNT, "confusion_matrix": matrix, "misclassified": misclassified}
 
 
-def fixture_record(model: CourseModel, seed: int) -> dict:
+def fixture_record(model: CourseModel, seed: int, params: int | None = None) -> dict:
+    """A plausible complete run of ``model``; ``params`` for a ``build=`` model, whose count
+    needs its network (the course's own models are counted from their spec)."""
     tests = test_curve(PLATEAU.get(model.id, DEFAULT_PLATEAU), seed, model.recipe.epochs)
     epochs = [{"epoch": i + 1, "train_loss": round(0.3 / (i + 1), 6),
                "train_accuracy": round(t + (0.3 if model.step == 1 else -0.1), 4),
@@ -86,7 +88,8 @@ def fixture_record(model: CourseModel, seed: int) -> dict:
     training_seconds = round(sum(e["seconds"] for e in epochs), 2)
     return {
         "schema_version": SCHEMA_VERSION, "model_id": model.id, "step": model.step,
-        "title": model.title, "seed": seed, "params": count_params(model), "has_linear": False,
+        "title": model.title, "seed": seed,
+        "params": count_params(model) if params is None else params, "has_linear": False,
         "architecture": model.architecture_json(), "recipe": model.recipe.to_dict(),
         "quick_check": False, "train_subset": None,
         "cache_key": cache_key(model.architecture_json(), model.recipe, seed, None),

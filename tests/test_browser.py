@@ -1,20 +1,29 @@
 """The built site in headless Chromium: pages load, navigation works, every image shows and
 opens full size, formulas render, numbers keep their unit on their line, and no page asks
-any host but the site's own or logs a console error."""
+any host but the site's own or logs a console error. At a phone's 390 x 844 and a laptop's
+1280 x 900, every page of the built-in course and of a student's site reads without
+scrolling the page sideways, with legible figures, and with its notebook to download."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import http.server
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from report_fixtures import REPO, fixture_record
 
 from mnist_course.models import COURSE
+from mnist_course.plots import MIN_TEXT_PX, SMALL_TEXT
+from mnist_course.report.colab import colab_url, repository_of
 from mnist_course.report.concepts import CONCEPTS, concept_page
+from mnist_course.results import metrics_path, write_json
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser
@@ -189,13 +198,14 @@ def test_every_figure_opens_full_size(served_site, browser):
     page.close()
 
 
-# Text nodes in table cells where a unit ("%", "points") or a "±" sits on a line below the
-# number it belongs to: the unit's first character is lower than the number's last digit.
+# Text nodes in table cells where a unit ("%", "points", "s", "min", "h") or a "±" sits on a
+# line below the number it belongs to: the unit's first character is lower than the number's
+# last digit.
 UNITS_ON_THEIR_OWN_LINE = """() => {
   const found = [];
   const walker = document.createTreeWalker(document.querySelector('article'),
                                            NodeFilter.SHOW_TEXT);
-  const pattern = /\\d(\\s*)(%|points?\\b|±)/g;
+  const pattern = /\\d(\\s*)(%|points?\\b|±|(?:h|min|s|ms)\\b)/g;
   const box = (node, at) => { const range = document.createRange();
     range.setStart(node, at); range.setEnd(node, at + 1);
     return range.getBoundingClientRect(); };
@@ -225,3 +235,130 @@ def test_numbers_keep_their_unit_on_their_line(served_site, browser, width):
             wrapped[url] = found
     page.close()
     assert wrapped == {}
+
+
+# ------------------------------------------------------- a phone and a laptop, both sites
+
+EXAMPLE = REPO / "tests" / "example_course" / "course.py"
+SCREENS = {"phone": (390, 844), "laptop": (1280, 900)}
+# A figure's smallest text is SMALL_TEXT points, MIN_TEXT_PX or more while the figure shows
+# at this share of its natural width or more; narrower, only its enlarge cue helps.
+LEGIBLE_SHARE = MIN_TEXT_PX / (SMALL_TEXT * 96 / 72)
+
+
+@pytest.fixture(scope="module")
+def student_site(tmp_path_factory):
+    """The example course as a student's site (``mnist-course build``), from stored runs."""
+    need_browser()
+    import mnist_course as mc
+
+    out = tmp_path_factory.mktemp("student") / "report"
+    for model in mc.load_course(EXAMPLE):
+        params = sum(p.numel() for p in model.network().parameters() if p.requires_grad)
+        for seed in model.seeds:
+            write_json(metrics_path(out / "results", model.id, seed),
+                       fixture_record(model, seed, params))
+    built = subprocess.run([sys.executable, "-m", "mnist_course", "build", "--course",
+                            str(EXAMPLE), "--out", str(out), "--no-train"],
+                           capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "reused" in built.stdout and "trained: 0" not in built.stderr
+    site = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f",
+                           str(out / "mkdocs.yml")], capture_output=True, text=True,
+                          timeout=300)
+    assert site.returncode == 0, site.stderr
+    with served(out / "site") as url:
+        yield {"url": url, "site": out / "site"}
+
+
+# What a reader would trip over on the page in view: how far the page scrolls sideways; a
+# table wider than the column that is not in a box that scrolls and shows it (a shadow on
+# the edge); a figure shrunk below its legible size with no enlarge cue; the notebook
+# links.
+READING = """() => {
+  const article = document.querySelector('article');
+  const scrollsWithCue = (table) => {
+    for (let box = table; box && box !== article; box = box.parentElement) {
+      const style = getComputedStyle(box);
+      if (['auto', 'scroll'].includes(style.overflowX))
+        return style.backgroundImage.includes('gradient');
+    }
+    return false;
+  };
+  const cue = (image) => {
+    const link = image.closest('a.mc-full-size');
+    if (!link) return false;
+    const after = getComputedStyle(link, '::after');
+    return after.content !== 'none' && after.content !== 'normal' && after.display !== 'none';
+  };
+  return {
+    sideways: document.documentElement.scrollWidth - window.innerWidth,
+    unscrolled: Array.from(article.querySelectorAll('table'))
+      .filter(t => t.scrollWidth > article.clientWidth + 1 && !scrollsWithCue(t))
+      .map(t => t.rows[0].innerText.slice(0, 40)),
+    figures: Array.from(article.querySelectorAll('img')).filter(i => i.naturalWidth > 0)
+      .map(i => ({src: i.src.slice(-60), share: i.getBoundingClientRect().width / i.naturalWidth,
+                  cue: cue(i), course: /\\/figures\\/[^/]+\\/[^/]+\\.svg$/.test(i.src)})),
+    notebook: article.querySelector('.jupyter-wrapper') !== null,
+    downloads: Array.from(article.querySelectorAll('a[download]'))
+      .map(a => a.getAttribute('href')),
+    colab: Array.from(article.querySelectorAll('a.mc-open-in-colab')).map(a => a.href),
+  };
+}"""
+
+
+def reading_problems(page, base: str, path: str, repository: str | None) -> list[str]:
+    """Everything on one page that a reader on this screen could not read or reach."""
+    page.goto(base + path, wait_until="networkidle")
+    page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    seen = page.evaluate(READING)
+    problems = [f"scrolls {seen['sideways']} px sideways"] if seen["sideways"] > 0 else []
+    problems += [f"table with no scroll cue: {row}" for row in seen["unscrolled"]]
+    for figure in seen["figures"]:
+        if figure["share"] < LEGIBLE_SHARE and not figure["cue"]:
+            problems.append(f"figure shrunk to {figure['share']:.0%} with no enlarge cue: "
+                            f"{figure['src']}")
+        if figure["course"] and figure["share"] < LEGIBLE_SHARE:
+            problems.append(f"course figure shrunk to {figure['share']:.0%}, below its "
+                            f"legible size: {figure['src']}")
+    if seen["notebook"]:
+        notebook = [href for href in seen["downloads"] if href.endswith(".ipynb")]
+        if not notebook:
+            problems.append("notebook page without a link to its .ipynb")
+        for href in notebook:
+            response = page.request.get(page.url + href if "/" not in href
+                                        else base + href.lstrip("/"))
+            if not (response.ok and "cells" in json.loads(response.body())):
+                problems.append(f"{href} does not download a notebook")
+        expected = colab_url(repository, "edit/master/docs/", path.rstrip("/") + ".ipynb")
+        if seen["colab"] != ([expected] if expected else []):
+            problems.append(f"Colab links {seen['colab']}, expected {expected}")
+    return problems
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("which", ["course", "student"])
+def test_every_page_reads_on_a_phone_and_a_laptop(request, browser, which, screen):
+    """No page scrolls sideways; a wide table scrolls in its own box that shows it does;
+    the course's figures show at a legible size and any figure shrunk below one has its
+    enlarge cue; a notebook page downloads its .ipynb and opens in Colab exactly when the
+    project names a GitHub repository; no request leaves the site."""
+    served_at = request.getfixturevalue("served_site" if which == "course" else "student_site")
+    base, repository = served_at["url"], repository_of(REPO / "mkdocs.yml")
+    if which == "student":
+        repository = None  # a student's site names no repository unless its course does
+    width, height = SCREENS[screen]
+    page = browser.new_page(viewport={"width": width, "height": height})
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((base, "data:", "blob:")) else None)
+    problems, notebooks = {}, 0
+    for path in built_pages(served_at["site"]):
+        found = reading_problems(page, base, path, repository)
+        notebooks += page.locator("article .jupyter-wrapper").count() > 0
+        if found:
+            problems[path] = found
+    page.close()
+    assert problems == {}
+    assert outside == []
+    assert notebooks == (2 if which == "course" else 0)  # reuse and colab; none for a student

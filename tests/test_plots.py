@@ -202,21 +202,22 @@ def drawn_figures() -> list[tuple[str, object]]:
     return [(FILE_NAMES[key], figure) for key, figure in figures.items()]
 
 
-def test_displayed_px_follows_the_page_column():
-    from mnist_course.plots import CSS_PX_PER_INCH, PAGE_WIDTH_PX, displayed_px
+def test_displayed_px_follows_the_phone_column():
+    from mnist_course.plots import CSS_PX_PER_INCH, PHONE_COLUMN_PX, displayed_px
 
-    # The figures before: 10 pt ticks on a 10-inch figure, shrunk from 960 px to the column.
-    assert displayed_px(10, 10) == pytest.approx(10 * 4 / 3 * PAGE_WIDTH_PX / 960)
-    assert displayed_px(10, 10) < 10
+    # The figures before: 8.5 pt text on a 7-inch figure, shrunk from 672 px to the phone's
+    # column, came out about 6 px high: too small to read.
+    assert displayed_px(8.5, 7) == pytest.approx(8.5 * 4 / 3 * PHONE_COLUMN_PX / 672)
+    assert displayed_px(8.5, 7) < 6.5
     # Narrower than the column: shown at its natural size, 96 / 72 px per point.
-    assert displayed_px(9, 6) == pytest.approx(12.0)
+    assert displayed_px(9, 3) == pytest.approx(12.0)
     # A PNG at 96 DPI shows as its SVG would; at 200 DPI it is shrunk twice as much.
     assert displayed_px(9, 7, pixels_per_inch=CSS_PX_PER_INCH) == displayed_px(9, 7)
     assert displayed_px(9, 7, pixels_per_inch=200) == pytest.approx(
-        9 * PAGE_WIDTH_PX / (72 * 7))
+        9 * PHONE_COLUMN_PX / (72 * 7))
 
 
-def test_tick_labels_are_at_least_11_px_at_page_width():
+def test_tick_labels_are_legible_on_a_phone():
     import matplotlib
     from matplotlib.font_manager import FontProperties
 
@@ -238,7 +239,7 @@ def test_tick_labels_are_at_least_11_px_at_page_width():
                     (name, label.get_text())
 
 
-def test_every_text_is_at_least_11_px_at_page_width():
+def test_every_text_is_legible_on_a_phone():
     from matplotlib.text import Text
 
     from mnist_course.plots import MIN_TEXT_PX, PNG_DPI, displayed_px
@@ -297,20 +298,26 @@ def test_no_line_on_a_chart_shares_the_bar_colour():
     assert bars >= 5  # curves, params, three step panels, final seeds
 
 
-def test_accuracy_of_every_model_is_one_panel_per_step():
+def test_accuracy_of_every_model_is_a_panel_per_step_of_at_most_six_lines():
     from matplotlib.colors import to_hex
 
-    from mnist_course.plots import draw_course_figures
+    from mnist_course.plots import draw_course_figures, split_panels
     from mnist_course.summary import ACCURACY_BAR
 
     records, steps = course_records()
     figure = draw_course_figures(records, steps, STEPS, "s3_final")["test_accuracy_all"]
-    assert len(figure.axes) == len(set(steps.values()))
-    for ax, step in zip(figure.axes, sorted(set(steps.values())), strict=True):
-        assert ax.get_title(loc="left").startswith(f"Step {step}:")
+    by_step = {step: [m for m, s in steps.items() if s == step] for step in sorted(STEPS)}
+    panels = [(step, part, len(split_panels(models)), models_of_panel)
+              for step, models in by_step.items()
+              for part, models_of_panel in enumerate(split_panels(models), start=1)]
+    assert len(by_step[3]) == 7 and len(panels) == 4  # step 3's seven models: four and three
+    assert len(figure.axes) == len(panels)
+    for ax, (step, part, parts, expected) in zip(figure.axes, panels, strict=True):
+        title = ax.get_title(loc="left")
+        assert title.startswith(f"Step {step}:")
+        assert title.endswith(f"({part} of {parts})") == (parts > 1), title
         models = [line for line in ax.get_lines()
                   if list(line.get_ydata()) != [ACCURACY_BAR, ACCURACY_BAR]]
-        expected = [model_id for model_id, model_step in steps.items() if model_step == step]
         # One line per model, each its own marker, and its own colour and dash.
         assert [line.get_label().split()[0] for line in models] == expected
         assert len({(to_hex(line.get_color()), line.get_linestyle()) for line in models}
@@ -323,6 +330,77 @@ def test_accuracy_of_every_model_is_one_panel_per_step():
             suffix = f"({len(runs)} seeds)" if len(runs) > 1 else f"(seed {runs[0]['seed']})"
             assert line.get_label().endswith(suffix)
     assert "mean over the model's seeds" in figure.get_suptitle()
+
+
+def test_models_are_split_into_even_panels_of_at_most_six():
+    from mnist_course.plots import MAX_SERIES, split_panels
+
+    models = [f"m{i}" for i in range(12)]
+    assert MAX_SERIES == 6
+    assert split_panels(models) == [models[:6], models[6:]]
+    assert split_panels(models[:7]) == [models[:4], models[4:7]]
+    assert split_panels(models[:6]) == [models[:6]]
+    thirteen = [*models, "m12"]
+    assert split_panels(thirteen) == [thirteen[:5], thirteen[5:9], thirteen[9:]]
+
+
+def test_no_panel_has_more_than_six_lines_or_two_alike():
+    """On a phone, a seventh line, or two lines of one colour and marker, cannot be told
+    apart: every line chart (the bar aside) keeps to six, each its own colour and marker."""
+    from matplotlib.colors import to_hex
+
+    from mnist_course.plots import MAX_SERIES
+    from mnist_course.summary import ACCURACY_BAR
+
+    charts = 0
+    for name, figure in drawn_figures():
+        for ax in figure.axes:
+            lines = [line for line in ax.get_lines() if line.get_linestyle() != "None"
+                     and list(line.get_ydata()) != [ACCURACY_BAR, ACCURACY_BAR]]
+            if len(lines) < 2:
+                continue
+            charts += 1
+            assert len(lines) <= MAX_SERIES, (name, ax.get_title())
+            looks = {(to_hex(line.get_color()), line.get_marker()) for line in lines}
+            assert len(looks) == len(lines), (name, ax.get_title(), looks)
+    assert charts >= 5
+
+
+def test_models_of_one_size_sit_side_by_side():
+    from mnist_course.plots import DODGE_PT, dodge_shifts
+
+    assert dodge_shifts([7770, 5000, 7770, 7770]) == [-2 * DODGE_PT, 0, -DODGE_PT, 0]
+    assert dodge_shifts([19000, 8000]) == [0, 0]
+
+
+def test_no_two_markers_of_the_parameter_chart_overlap():
+    """Five models of one parameter count once sat on one spot: each marker now has its own
+    place, and the dense final step gets a zoomed panel of its own with every label."""
+    from mnist_course.plots import draw_course_figures
+
+    records, steps = course_records()
+    figure = draw_course_figures(records, steps, STEPS, "s3_final")["params_vs_accuracy"]
+    figure.draw_without_rendering()
+    marker = 6 * figure.dpi / 72  # the markers' size in pixels
+    for ax in figure.axes:
+        centres = [tuple(line.get_transform().transform(line.get_xydata())[0])
+                   for line in ax.get_lines() if line.get_marker() == "o"]
+        assert len(centres) >= 4
+        for index, (x, y) in enumerate(centres):
+            for other_x, other_y in centres[index + 1:]:
+                assert abs(x - other_x) >= marker or abs(y - other_y) >= marker
+    labels = {text.get_text() for ax in figure.axes for text in ax.texts}
+    assert labels == set(steps)  # every model labelled, and only once
+
+
+def test_long_titles_are_wrapped_to_the_figure():
+    from mnist_course.plots import TITLE_CHARACTERS, wrap_title
+
+    title = "s3_final — Final: batch-norm statistics recomputed before every test pass"
+    wrapped = wrap_title(title + "\n(seed 0)")
+    assert wrapped.replace("\n", " ") == title + " (seed 0)"
+    assert max(len(line) for line in wrapped.split("\n")) <= TITLE_CHARACTERS
+    assert wrapped.endswith("\n(seed 0)")
 
 
 def test_seed_band_is_the_mean_and_range_per_epoch():
@@ -358,7 +436,7 @@ def test_confusion_colour_bar_is_labelled_in_plain_counts():
     worst = max(matrix[t][p] for t in range(10) for p in range(10) if t != p)
     figure = draw_model_figures([record])["confusion"]
     bar = figure.axes[1]  # the colour bar's axes
-    labels = [label.get_text() for label in bar.get_yticklabels()]
+    labels = [label.get_text() for label in bar.get_xticklabels()]
     assert labels == [str(t) for t in colour_bar_ticks(max(worst, 2))]
 
 

@@ -40,9 +40,13 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def mkdocs_build(root: Path, docs: Path) -> subprocess.CompletedProcess:
     """The repository's ``mkdocs.yml`` (inherited as it is, tags included) built from
     ``docs`` into ``root/site``."""
-    (root / "mkdocs.yml").write_text(yaml.safe_dump(
-        {"INHERIT": str(REPO / "mkdocs.yml"), "docs_dir": str(docs),
-         "site_dir": str(root / "site")}, sort_keys=False))
+    config = {"INHERIT": str(REPO / "mkdocs.yml"), "docs_dir": str(docs),
+              "site_dir": str(root / "site")}
+    # The theme overrides are a folder of the repository: named from here, not from root.
+    custom_dir = read_mkdocs_yml(REPO / "mkdocs.yml")["theme"].get("custom_dir")
+    if custom_dir:
+        config["theme"] = {"custom_dir": str(REPO / custom_dir)}
+    (root / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     return build_strict(root / "mkdocs.yml", cwd=root)
 
 

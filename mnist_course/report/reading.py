@@ -5,9 +5,10 @@ the build writes (the pages in ``docs/`` and ``WRITEUP.md`` stay as they are).
 - **Every figure opens full size.** On a phone a figure is shrunk to the column and cannot
   be enlarged; each image not already in a link is wrapped in a link to its own file, so a
   tap opens it alone, where it can be zoomed.
-- **A number keeps its unit.** "99.42 %", "+0.12 points" and "99.52 ± 0.034 %" never break
-  between the number and its unit (or around the ±): the space there becomes a no-break
-  space. Code is left alone: a no-break space pasted into Python is a syntax error.
+- **A number keeps its unit.** "99.42 %", "+0.12 points", "99.52 ± 0.034 %" and a duration
+  such as "2 min 39 s" or "1 h 6 min" never break between the number and its unit (or around
+  the ±, or inside the duration): the space there becomes a no-break space. Code is left
+  alone: a no-break space pasted into Python is a syntax error.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 
 NO_BREAK_SPACE = "\u00a0"
-# A space after a digit and before a unit or a ±, or after a ± and before a number.
-_UNIT_SPACE = re.compile(r"(?<=\d) (?=%|points?\b|±)|(?<=±) (?=[\d\u2212+-])")
+# A space after a digit and before a unit or a ±, after a ± and before a number, or between
+# the parts of a duration ("2 min 39 s": after "h" or "min" and before its next number).
+_UNIT_SPACE = re.compile(r"(?<=\d) (?=%|points?\b|±|(?:h|min|s|ms)\b)|(?<=±) (?=[\d\u2212+-])"
+                         r"|(?<=\d h) (?=\d)|(?<=\d min) (?=\d)")
 # Elements whose text is shown as it is written.
 _VERBATIM = {"code", "pre", "kbd", "samp", "script", "style", "math"}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..course import Course
 from ..results import atomic_write_bytes, dump_json, read_builds
 from ..runs import Preview, RunStore
+from .colab import COLAB_NOTEBOOK, notebook_text, repository_of, training_notebook
 from .concepts import load_concept_data
 from .course import ModelResults, load_results
 from .render import GENERATED_MARK, Site, docs_path, render_pages
@@ -168,5 +169,14 @@ def write_pages(site: Site, docs_dir: Path, log: WriteLog) -> None:
     remove_orphans(Path(docs_dir), pages, log)
 
 
-__all__ = ["WriteLog", "load_site", "make_figures", "write_if_changed",
+def write_colab_notebook(definition: Course, docs_dir: Path, log: WriteLog) -> None:
+    """The built-in course's Colab notebook into ``docs_dir``, installing the project from
+    the repository that the ``mkdocs.yml`` beside ``docs_dir`` names (if it names one)."""
+    repository = repository_of(Path(docs_dir).resolve().parent / "mkdocs.yml")
+    notebook = training_notebook(definition.title, repository, own_course=False)
+    write_if_changed(docs_path(docs_dir, COLAB_NOTEBOOK),
+                     notebook_text(notebook).encode("utf-8"), log)
+
+
+__all__ = ["WriteLog", "load_site", "make_figures", "write_colab_notebook", "write_if_changed",
            "write_pages"]
