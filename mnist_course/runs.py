@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .assignment import counts
 from .errors import ResultsError
 from .recipe import Recipe, cache_key
 from .results import load_metrics, metrics_path, read_json
@@ -90,9 +91,7 @@ def judge(model, seed: int, record: dict | None, error: str = "",
 def is_shown(model, record: dict | None, preview: Preview | None = None) -> bool:
     """Whether the pages show this record: complete and full, or a quick check in a preview
     (a stale one is shown, marked as stale)."""
-    return (record is not None and record["status"] == "complete"
-            and record["model_id"] == model.id
-            and bool(record["quick_check"]) == (preview is not None))
+    return counts(record, model.id, preview is not None)
 
 
 class RunStore:

@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .assignment import ACCURACY_BAR, is_full_run, last_accuracies, lowest_last, mean_last
 from .course import CourseModel
 from .errors import ResultsError, UsageError
 from .results import load_metrics, metrics_path
-from .summary import ACCURACY_BAR, run_passes
+from .summary import run_passes
 
 SWEEP_FOLDER = "sweep"
 
@@ -83,13 +84,14 @@ def load_candidate_runs(results_dir: Path, sweep: Sweep, candidate: Candidate) -
             record = load_metrics(path)
         except ResultsError:
             continue
-        if record["status"] == "complete" and not record["quick_check"]:
+        if is_full_run(record):
             runs.append(record)
     return runs
 
 
 def last5(record: dict) -> list[float]:
-    return [epoch["test_accuracy"] for epoch in record["epochs"][-5:]]
+    """Test accuracy in each of a run's last epochs (:func:`last_accuracies`)."""
+    return last_accuracies(record)
 
 
 def next_seed(sweep: Sweep, runs: Sequence[dict]) -> int | None:
@@ -110,8 +112,8 @@ def sweep_table(results_dir: Path, sweep: Sweep) -> list[dict]:
     rows = []
     for cand in sweep.candidates:
         runs = load_candidate_runs(results_dir, sweep, cand)
-        seeds = [{"seed": run["seed"], "lowest": min(last5(run)),
-                  "mean": sum(last5(run)) / 5, "passes": run_passes(run)} for run in runs]
+        seeds = [{"seed": run["seed"], "lowest": lowest_last(run),
+                  "mean": mean_last(run), "passes": run_passes(run)} for run in runs]
         failed = [s["seed"] for s in seeds if not s["passes"]]
         pending = next_seed(sweep, runs)
         if failed and sweep.stop_at_first_failure:

@@ -15,12 +15,13 @@ import argparse
 import shutil
 import sys
 
+from mnist_course.assignment import lowest_last, mean_last
 from mnist_course.errors import CourseError, UsageError
 from mnist_course.models import COURSE
 from mnist_course.models.sweeps import SWEEPS
 from mnist_course.recipe import cache_key
 from mnist_course.results import metrics_path, resolve_results_dir, weights_path
-from mnist_course.sweep import last5, load_candidate_runs, next_seed, sweep_results_dir
+from mnist_course.sweep import load_candidate_runs, next_seed, sweep_results_dir
 
 
 def matching_course_run(results_dir, model, seed):
@@ -73,8 +74,8 @@ def main(argv=None) -> int:
                 run_course_model(cand.model, data, target, seed=seed, progress=False)
             record = load_candidate_runs(results_dir, sweep, cand)
             run = next(r for r in record if r["seed"] == seed)
-            print(f"{sweep.id} {cand.id} seed {seed}: lowest {min(last5(run)):.2f} %, "
-                  f"mean {sum(last5(run)) / 5:.3f} %", flush=True)
+            print(f"{sweep.id} {cand.id} seed {seed}: lowest {lowest_last(run):.2f} %, "
+                  f"mean {mean_last(run):.3f} %", flush=True)
             trained = True
         if not trained:
             return 0

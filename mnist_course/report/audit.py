@@ -29,6 +29,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..assignment import counts
 from ..errors import ResultsError
 from ..results import load_metrics, metrics_path
 from ..summary import ACCURACY_BAR, LAST_EPOCHS, MAX_EPOCHS, PARAM_BUDGET
@@ -111,9 +112,7 @@ def read_runs(site: Site, results_dir: Path) -> dict[str, Runs]:
                 record = load_metrics(path)
             except ResultsError:
                 continue
-            if (isinstance(record, dict) and record.get("status") == "complete"
-                    and record.get("model_id") == model.id and record.get("epochs")
-                    and bool(record.get("quick_check")) == (site.preview is not None)):
+            if counts(record, model.id, site.preview is not None):
                 records.append(record)
         if records:
             runs[model.id] = Runs(model.title, sorted(records, key=lambda r: r["seed"]))
@@ -300,8 +299,8 @@ def check_step_chain(found: Findings, text: str, runs: dict[str, Runs],
             found.differs(line, f"step chain, {cells[0]}, mean", cells[2], _pct(mean))
             if before is not None:
                 earlier = before.figures()
-                change = round(round(mean, 2) - round(earlier["mean"], 2), 2)
-                noise = round(max(model.figures()["range"], earlier["range"]), 2)
+                change = mean - earlier["mean"]  # unrounded means, rounded once as printed
+                noise = max(model.figures()["range"], earlier["range"])
                 found.differs(line, f"step chain, {cells[0]}, change", cells[3], _signed(change))
                 found.differs(line, f"step chain, {cells[0]}, noise", cells[4],
                               "unknown (one seed)" if len(seeds) == 1 else
@@ -440,10 +439,14 @@ def analysis_facts(model_id: str, runs: dict[str, Runs], previous: str | None,
     for model in (model_id, previous, final):
         if model in classifier:
             counts.add(classifier[model])
-    summary = {round(v, 2) for group in groups if group.records
-               for k, v in group.figures().items() if k not in ("sd", "range", "gap", "spread")}
-    summary |= {round(ACCURACY_BAR, 2)}
-    spreads |= {a - b for a in summary for b in summary}
+    # Differences: of one figure between the groups (this model's mean against the one it
+    # changes, on their shared seeds), or of a figure against the bar, from unrounded values.
+    named = [group.figures() for group in groups if group.records]
+    spreads |= {a[k] - b[k] for a in named for b in named for k in a}
+    spreads |= {v - ACCURACY_BAR for f in named for k, v in f.items()
+                if k not in ("sd", "range", "gap", "spread")}
+    spreads |= {e["test_accuracy"] - ACCURACY_BAR for group in groups for r in group.records
+                for e in r["epochs"]}
     counts |= {a - b for a in counts for b in counts} | {PARAM_BUDGET - c for c in counts}
     return ({_pct(v) for v in accuracies} | {_points(abs(v)) for v in spreads}
             | {_signed(v) for v in spreads} | {f"{abs(c):,}" for c in counts}

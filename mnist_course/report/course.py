@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..assignment import main_record
 from ..course import Course, CourseModel
 from ..errors import ResultsError
 from ..results import read_json
@@ -42,8 +43,7 @@ class ModelResults:
     @property
     def main_record(self) -> dict | None:
         """Seed 0 when present (the seed every single-seed model uses), else the lowest."""
-        by_seed = {r["seed"]: r for r in self.records}
-        return by_seed.get(0) or (self.records[0] if self.records else None)
+        return main_record(self.records)
 
     @property
     def summary(self) -> RunSummary | None:

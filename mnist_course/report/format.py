@@ -194,14 +194,14 @@ def was(before: float | None, now: float | None, unit: str = "pct") -> str:
 
 def behind(reference: float, value: float) -> str:
     """What a model's mean gives up against a reference mean, as a verb phrase, from the
-    printed values: "gives up 0.16 points of mean accuracy", "scores 0.09 points higher",
-    or "scores the same mean"."""
-    gap = round(round(reference, 2) - round(value, 2), 2)
+    unrounded means (rounded once, as printed): "gives up 0.16 points of mean accuracy",
+    "scores 0.09 points higher", or "scores the same mean" when the gap prints as zero."""
+    gap = reference - value
+    if same(abs(gap), 0.0, "points"):
+        return f"scores the same mean, {pct(value)}"
     if gap > 0:
         return f"gives up {points(gap)} of mean accuracy"
-    if gap < 0:
-        return f"scores {points(-gap)} higher"
-    return f"scores the same mean, {pct(value)}"
+    return f"scores {points(-gap)} higher"
 
 
 FILTERS.update(same=same, from_to=from_to, against=against, was=was, behind=behind)

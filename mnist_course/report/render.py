@@ -19,6 +19,13 @@ import jinja2
 from jinja2 import meta
 from markupsafe import Markup
 
+from ..assignment import (
+    busy_seeds,
+    last_accuracies,
+    last_epoch_numbers,
+    median_seconds,
+    missing_seeds,
+)
 from ..course import Course, CourseModel
 from ..errors import UsageError
 from ..models.pytorch_source import pytorch_source, recipe_source
@@ -286,6 +293,9 @@ def _globals(site: Site) -> dict[str, Any]:
         "results_label": site.results_label, "build_command": definition.build_command,
         "preview": site.preview, "concepts_on": definition.concepts,
         "run_passes": run_passes, "flavor": "mkdocs", "anchor": anchor,
+        "last_accuracies": last_accuracies, "last_epoch_numbers": last_epoch_numbers,
+        "median_seconds": median_seconds, "busy_seeds": busy_seeds,
+        "missing_seeds": missing_seeds,
         "longest_backticks": longest_backticks, "sweep_page": sweep_page, **CONCEPT_GLOBALS,
     }
 
