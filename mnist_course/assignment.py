@@ -12,12 +12,15 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 
+from .sourced import constant, epoch_value, stat
+
 # The assignment: fewer than 8,000 parameters, at most 15 epochs, at least 99.40 % test
 # accuracy in each of the last 5 epochs (consistently, not once), no fully connected layer.
-PARAM_BUDGET = 8000  # parameters; a model must have fewer
-MAX_EPOCHS = 15
-ACCURACY_BAR = 99.40  # percent
-LAST_EPOCHS = 5  # "consistently" means every one of the last this-many epochs
+# Each carries its name as its source, so a page that prints one says which term it is.
+PARAM_BUDGET = constant(8000, "PARAM_BUDGET")  # parameters; a model must have fewer
+MAX_EPOCHS = constant(15, "MAX_EPOCHS")
+ACCURACY_BAR = constant(99.40, "ACCURACY_BAR")  # percent
+LAST_EPOCHS = constant(5, "LAST_EPOCHS")  # "consistently": every one of the last this-many
 
 # A seed whose training took more than this many times its model's fastest seed was
 # measured while the machine was busy with other work: its time is flagged, not used. (The
@@ -42,16 +45,18 @@ def last_epoch_numbers(record: dict) -> list[int]:
 
 
 def last_accuracies(record: dict) -> list[float]:
-    """Test accuracy in each of the last epochs of one run, unrounded."""
-    return [epoch["test_accuracy"] for epoch in last_window(record["epochs"])]
+    """Test accuracy in each of the last epochs of one run, unrounded, each with its
+    epoch as its source."""
+    return [epoch_value(record, epoch, "test_accuracy")
+            for epoch in last_window(record["epochs"])]
 
 
 def lowest_last(record: dict) -> float:
-    return min(last_accuracies(record))
+    return stat(float(min(last_accuracies(record))), "seed_lowest", [record])
 
 
 def mean_last(record: dict) -> float:
-    return statistics.fmean(last_accuracies(record))
+    return stat(statistics.fmean(last_accuracies(record)), "seed_mean", [record])
 
 
 def is_full_run(record: dict) -> bool:
@@ -119,23 +124,23 @@ def seed_means(records: Sequence[dict]) -> list[float]:
 
 def mean_over_seeds(records: Sequence[dict]) -> float:
     """Mean over seeds of each seed's last-window mean, unrounded."""
-    return statistics.fmean(seed_means(records))
+    return stat(statistics.fmean(seed_means(records)), "mean", records)
 
 
 def sd_over_seeds(records: Sequence[dict]) -> float:
     """Sample standard deviation of the seeds' last-window means (0 for one seed)."""
     means = seed_means(records)
-    return statistics.stdev(means) if len(means) > 1 else 0.0
+    return stat(statistics.stdev(means) if len(means) > 1 else 0.0, "sd", records)
 
 
 def range_over_seeds(records: Sequence[dict]) -> float:
     """How far the seeds' last-window means land apart: the run-to-run noise."""
-    means = seed_means(records)
-    return max(means) - min(means)
+    means = [float(mean) for mean in seed_means(records)]
+    return stat(max(means) - min(means), "range", records)
 
 
 def lowest_over_seeds(records: Sequence[dict]) -> float:
-    return min(lowest_last(record) for record in records)
+    return stat(float(min(lowest_last(record) for record in records)), "lowest", records)
 
 
 def mean_difference(current: Sequence[dict], previous: Sequence[dict]) -> tuple[float, list[int]]:
@@ -173,7 +178,7 @@ def median_seconds(records: Sequence[dict]) -> float | None:
     busy = set(busy_seeds(records))
     times = [t for r in records if r["seed"] not in busy
              and (t := training_seconds(r)) is not None]
-    return statistics.median(times) if times else None
+    return stat(statistics.median(times), "median_seconds", records) if times else None
 
 
 __all__ = [

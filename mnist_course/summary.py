@@ -17,14 +17,17 @@ from .assignment import (
     PARAM_BUDGET,
     is_full_run,
     last_accuracies,
+    lowest_last,
+    lowest_over_seeds,
     mean_difference,
     mean_last,
+    mean_over_seeds,
     range_over_seeds,
     sd_over_seeds,
-    seed_means,
     shared_seeds,
 )
 from .models.blocks import conv_parameters
+from .sourced import epoch_value, sourced, stat
 
 # A train-minus-test gap above this many points at the end reads as over-fitting.
 OVERFIT_GAP = 0.25
@@ -75,7 +78,8 @@ def _classifier_params(record: dict) -> int:
 
 
 def summarize(record: dict) -> RunSummary:
-    """Summarise one complete run. ``record`` is a validated metrics.json."""
+    """Summarise one complete run. ``record`` is a validated metrics.json. Every figure
+    carries its source (:mod:`mnist_course.sourced`)."""
     epochs = record["epochs"]
     if not epochs:
         raise ValueError(f"{record.get('model_id')} seed {record.get('seed')} has no epochs")
@@ -83,27 +87,30 @@ def summarize(record: dict) -> RunSummary:
     last = last_accuracies(record)
     best = max(range(len(tests)), key=lambda i: (tests[i], -i))
     reached = [e["epoch"] for e in epochs if e["test_accuracy"] >= ACCURACY_BAR]
-    final_train = epochs[-1]["train_accuracy"]
-    gap = round(final_train - tests[-1], 4)
+    final_train = epoch_value(record, epochs[-1], "train_accuracy")
+    gap = round(epochs[-1]["train_accuracy"] - tests[-1], 4)
+    own = (record["model_id"], record["seed"])
     return RunSummary(
         model_id=record["model_id"],
         seed=record["seed"],
-        params=record["params"],
+        params=sourced(record["params"], ("record", *own, "params")),
         epochs=len(epochs),
-        first_test=tests[0],
-        best_test=tests[best],
+        first_test=epoch_value(record, epochs[0], "test_accuracy"),
+        best_test=stat(tests[best], "best_test", [record]),
         best_epoch=epochs[best]["epoch"],
-        final_test=tests[-1],
+        final_test=epoch_value(record, epochs[-1], "test_accuracy"),
         final_train=final_train,
-        gap=gap,
-        last5_min=min(last),
+        gap=stat(gap, "gap", [record]),
+        last5_min=lowest_last(record),
         last5_max=max(last),
         last5_mean=mean_last(record),
         first_bar_epoch=reached[0] if reached else None,
         consistent=len(last) == LAST_EPOCHS and min(last) >= ACCURACY_BAR,
         overfitting=gap > OVERFIT_GAP,
-        classifier_params=_classifier_params(record),
-        training_seconds=record.get("provenance", {}).get("training_seconds", 0.0),
+        classifier_params=sourced(_classifier_params(record),
+                                  ("record", *own, "classifier_params")),
+        training_seconds=sourced(record.get("provenance", {}).get("training_seconds", 0.0),
+                                 ("record", *own, "provenance.training_seconds")),
     )
 
 
@@ -119,7 +126,7 @@ def check_requirements(record: dict) -> list[Requirement]:
     """The assignment's four requirements for one run, each with its measured value."""
     epochs = record["epochs"]
     last = last_accuracies(record)
-    lowest = min(last) if last else float("nan")
+    lowest = lowest_last(record) if last else float("nan")
     full = is_full_run(record)
     return [
         Requirement(f"fewer than {PARAM_BUDGET:,} parameters", f"{record['params']:,}",
@@ -177,7 +184,6 @@ def summarize_seeds(records: list[dict]) -> SeedsSummary:
     summaries = [summarize(r) for r in runs]
     # Unrounded: every across-seed figure is rounded once, where a page prints it (a mean of
     # means rounded to 4 places first can print 0.022 where the runs give 0.023).
-    means = seed_means(runs)
     checks = [check_requirements(r) for r in runs]
     requirements = []
     for index, first in enumerate(checks[0]):
@@ -194,10 +200,11 @@ def summarize_seeds(records: list[dict]) -> SeedsSummary:
     return SeedsSummary(
         count=len(runs),
         seeds=[r["seed"] for r in runs],
-        worst_last5=min(s.last5_min for s in summaries),
-        mean_last5=statistics.fmean(means),
+        worst_last5=lowest_over_seeds(runs),
+        mean_last5=mean_over_seeds(runs),
         sd_last5=sd_over_seeds(runs),
-        widest_spread_last5=round(max(s.last5_max - s.last5_min for s in summaries), 4),
+        widest_spread_last5=stat(round(max(s.last5_max - s.last5_min for s in summaries), 4),
+                                 "widest_spread", runs),
         all_pass=all(all(c.passed for c in check) for check in checks),
         failing=[f"seed {r['seed']}" for r, check in zip(runs, checks, strict=True)
                  if not all(c.passed for c in check)],
@@ -205,11 +212,13 @@ def summarize_seeds(records: list[dict]) -> SeedsSummary:
         passing=[f"seed {r['seed']}" for r, check in zip(runs, checks, strict=True)
                  if all(c.passed for c in check)],
         range_last5_means=range_over_seeds(runs),
-        first_test_mean=_mean(s.first_test for s in summaries),
-        final_train_mean=_mean(s.final_train for s in summaries),
-        final_test_mean=_mean(s.final_test for s in summaries),
-        gap_mean=_mean(s.gap for s in summaries),
-        spread_last5_mean=_mean(s.last5_max - s.last5_min for s in summaries),
+        first_test_mean=stat(_mean(s.first_test for s in summaries), "first_test_mean", runs),
+        final_train_mean=stat(_mean(s.final_train for s in summaries), "final_train_mean",
+                              runs),
+        final_test_mean=stat(_mean(s.final_test for s in summaries), "final_test_mean", runs),
+        gap_mean=stat(_mean(s.gap for s in summaries), "gap_mean", runs),
+        spread_last5_mean=stat(_mean(s.last5_max - s.last5_min for s in summaries),
+                               "spread_mean", runs),
         first_bar_epochs=[s.first_bar_epoch for s in summaries],
         runs=tuple(runs),
     )

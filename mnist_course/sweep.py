@@ -18,10 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .assignment import ACCURACY_BAR, is_full_run, last_accuracies, lowest_last, mean_last
+from .assignment import (
+    ACCURACY_BAR,
+    is_full_run,
+    last_accuracies,
+    lowest_last,
+    mean_last,
+    mean_over_seeds,
+)
 from .course import CourseModel
 from .errors import ResultsError, UsageError
 from .results import load_metrics, metrics_path
+from .sourced import sourced
 from .summary import run_passes
 
 SWEEP_FOLDER = "sweep"
@@ -122,10 +130,12 @@ def sweep_table(results_dir: Path, sweep: Sweep) -> list[dict]:
             state = "running" if runs else "not run"
         else:
             state = "done"
-        means = [s["mean"] for s in seeds]
+        first = runs[0] if runs else None
         rows.append({"id": cand.id, "base": cand.base, "change": cand.change,
-                     "params": runs[0]["params"] if runs else None, "seeds": seeds,
+                     "params": sourced(first["params"], ("record", first["model_id"],
+                                                         first["seed"], "params"))
+                     if first else None, "seeds": seeds,
                      "passing": len(seeds) - len(failed), "state": state,
-                     "mean_of_means": sum(means) / len(means) if means else None,
+                     "mean_of_means": mean_over_seeds(runs) if runs else None,
                      "bar": ACCURACY_BAR})
     return rows

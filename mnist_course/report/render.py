@@ -23,6 +23,8 @@ from ..assignment import (
     busy_seeds,
     last_accuracies,
     last_epoch_numbers,
+    lowest_last,
+    mean_last,
     median_seconds,
     missing_seeds,
 )
@@ -51,7 +53,7 @@ from .concepts import (
     concept_page,
 )
 from .course import ModelResults, Preview, comparison_context
-from .format import FILTERS, recording
+from .format import FILTERS, Printed, recording
 from .provenance import origins
 from .sweeps import SweepView, sweep_page
 
@@ -295,6 +297,7 @@ def _globals(site: Site) -> dict[str, Any]:
         "run_passes": run_passes, "flavor": "mkdocs", "anchor": anchor,
         "last_accuracies": last_accuracies, "last_epoch_numbers": last_epoch_numbers,
         "median_seconds": median_seconds, "busy_seeds": busy_seeds,
+        "lowest_last": lowest_last, "mean_last": mean_last,
         "missing_seeds": missing_seeds,
         "longest_backticks": longest_backticks, "sweep_page": sweep_page, **CONCEPT_GLOBALS,
     }
@@ -345,7 +348,7 @@ def _render(env: jinja2.Environment, site: Site, template: str, page: str,
     return _header(site, origin) + "\n" + text
 
 
-def render_pages(site: Site, printed: dict[str, list[str]] | None = None) -> dict[str, str]:
+def render_pages(site: Site, printed: dict[str, list[Printed]] | None = None) -> dict[str, str]:
     """Every generated page: ``{path relative to docs/: markdown}``. With ``printed``, also
     every figure the filters formatted for each page (``{path: [text, ...]}``), which the
     audit holds the written pages against."""
