@@ -32,6 +32,7 @@ from ..course import Course, CourseModel
 from ..errors import UsageError
 from ..models.pytorch_source import pytorch_source, recipe_source
 from ..recipe import Recipe
+from ..runs import compute_capability
 from ..summary import (
     ACCURACY_BAR,
     BUDGET,
@@ -298,7 +299,7 @@ def _globals(site: Site) -> dict[str, Any]:
         "last_accuracies": last_accuracies, "last_epoch_numbers": last_epoch_numbers,
         "median_seconds": median_seconds, "busy_seeds": busy_seeds,
         "lowest_last": lowest_last, "mean_last": mean_last,
-        "missing_seeds": missing_seeds,
+        "missing_seeds": missing_seeds, "compute_capability": compute_capability,
         "longest_backticks": longest_backticks, "sweep_page": sweep_page, **CONCEPT_GLOBALS,
     }
 
