@@ -141,6 +141,14 @@ def _build(course: Course, target: Target, options: BuildOptions,
     if target.project_dir is not None:
         for line in write_project(site, target.project_dir, target.docs_dir):
             print(line)
+        # The write-up a student hands in is held to the runs like every page.
+        from .report.audit import audit_writeup
+        from .report.project import writeup_files, writeup_name
+        writeup = audit_writeup(site, target.results_dir,
+                                target.project_dir / writeup_name(site.preview),
+                                writeup_files(site.preview))
+        print("".join(f"audit: {line}\n" for line in writeup), end="", file=sys.stderr)
+        problems += writeup
     print(f"done in {time.perf_counter() - started:.1f} s: {len(tally.trained)} trained, "
           f"{len(tally.reused)} reused, {len(tally.failed)} failed"
           + (f", {len(tally.untrained)} not trained (--no-train)" if tally.untrained else ""))

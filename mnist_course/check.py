@@ -16,9 +16,9 @@ import inspect
 import re
 from pathlib import Path
 
+from .assignment import ACCURACY_BAR, LAST_EPOCHS, last_accuracies
 from .course import CourseModel, resolve_object
 from .static_checks import Finding, network_from, static_findings
-from .summary import ACCURACY_BAR, LAST_EPOCHS
 
 
 def print_tables(summary: dict | None, trace) -> None:
@@ -62,7 +62,7 @@ def training_findings(model: CourseModel, args: argparse.Namespace) -> list[Find
     findings = []
     for seed in args.seeds:
         record = run_course_model(model, data, results_dir, seed=seed, epochs=args.epochs)
-        last = [e["test_accuracy"] for e in record["epochs"][-LAST_EPOCHS:]]
+        last = last_accuracies(record)
         accuracy = next(r for r in check_requirements(record) if "accuracy" in r.name)
         findings.append(Finding(accuracy.passed,
                                 f"seed {seed}: last {LAST_EPOCHS} epochs "

@@ -94,5 +94,18 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-__all__ = ["CUBLAS_WORKSPACE", "deterministic_global_pools", "device_name",
+def compute_provenance(device: torch.device) -> dict[str, object]:
+    """What a run's numbers depend on beyond the device's name: on the CPU the vector
+    instruction set torch dispatches to (``torch.backends.cpu.get_cpu_capability()``:
+    one "AMD EPYC" computes with AVX2, another with AVX512, and their sums differ in the
+    last bits); on CUDA the card's compute capability and the CUDA and cuDNN versions."""
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        return {"cuda_capability": f"{major}.{minor}", "cuda": torch.version.cuda,
+                "cudnn": torch.backends.cudnn.version()}
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+__all__ = ["CUBLAS_WORKSPACE", "compute_provenance", "deterministic_global_pools",
+           "device_name",
            "make_deterministic", "pick_device", "spatial_mean"]

@@ -35,8 +35,17 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from matplotlib.transforms import ScaledTranslation
 
+from .assignment import (
+    ACCURACY_BAR,
+    LAST_EPOCHS,
+    PARAM_BUDGET,
+    last_epoch_numbers,
+    last_window,
+    lowest_over_seeds,
+    mean_last,
+    meets_all,
+)
 from .results import atomic_write_bytes
-from .summary import ACCURACY_BAR, LAST_EPOCHS, PARAM_BUDGET, summarize
 
 # SVG element ids are hashes salted with this: a fixed salt gives the same ids every run.
 HASH_SALT = "mnist-course"
@@ -482,10 +491,11 @@ def _place_labels(ax, points: list[tuple[float, float, float, float, str, float]
 
 
 def _params_panel(ax, points: list[tuple], labelled: set[str], step_names: dict[int, str],
-                  legend: bool) -> None:
+                  legend: bool, meets: dict[str, bool]) -> None:
     """One panel of parameters against accuracy: the points (params, mean, low, high, id,
-    step, shift), the solving corner, the budget and the bar, and a label for each point
-    whose id is in ``labelled``."""
+    step, shift), filled where the model meets the assignment (``meets``: id -> bool) and
+    hollow where it does not, the budget and the bar, and a label for each point whose id
+    is in ``labelled``."""
     xs = [p[0] for p in points]
     ys = [p[2] for p in points] + [ACCURACY_BAR]
     x_low, x_high = min(min(xs), PARAM_BUDGET), max(max(xs), PARAM_BUDGET)
@@ -494,21 +504,28 @@ def _params_panel(ax, points: list[tuple], labelled: set[str], step_names: dict[
     y_low, y_high = min(ys), max([p[3] for p in points] + [ACCURACY_BAR])
     y_pad = 0.15 * (y_high - y_low or 0.5)
     ax.set_ylim(y_low - y_pad, y_high + y_pad)
-    # The corner that solves the assignment: under budget and above the bar.
-    ax.fill_between([ax.get_xlim()[0], PARAM_BUDGET], ACCURACY_BAR, ax.get_ylim()[1],
-                    color=STEP_COLOURS[3], alpha=0.08, linewidth=0,
-                    label="under budget and above the bar" if legend else None)
+    # No shaded "solved" corner: a mean above the bar does not meet it (a seed's single
+    # epoch below it fails the model), so the markers say which models meet it.
     ax.axvline(PARAM_BUDGET, color=BUDGET_COLOUR, linestyle=":", linewidth=1.2,
                label=f"budget: {PARAM_BUDGET:,} parameters" if legend else None)
     _bar_line(ax, label=legend)
     shown_steps = set()
-    for params, mean, low, high, _, step, shift in sorted(points, key=lambda p: (p[5] or 0)):
+    for params, mean, low, high, model_id, step, shift in sorted(points,
+                                                                 key=lambda p: (p[5] or 0)):
         colour = STEP_COLOURS.get(step, OTHER_COLOUR)
         label = None if step in shown_steps or not legend else _step_label(step, step_names)
         shown_steps.add(step)
         ax.errorbar(params, mean, yerr=[[mean - low], [high - mean]] if high > low else None,
-                    fmt="o", color=colour, markersize=6, capsize=3, label=label, zorder=3,
+                    fmt="o", color=colour, markersize=6, capsize=3, zorder=3,
+                    markerfacecolor=colour if meets[model_id] else "white",
                     transform=_shifted(ax, shift))
+        if label:  # the step's colour in the legend, whichever fill its first model has
+            ax.plot([], [], "o", color=colour, markersize=6, label=label)
+    if legend:
+        ax.plot([], [], "o", color="#444444", label="filled: meets every requirement on "
+                "every seed")
+        ax.plot([], [], "o", color="#444444", markerfacecolor="white",
+                label="hollow: misses on some seed")
     ax.figure.draw_without_rendering()  # settle the layout: labels are placed in page units
     ordered = sorted(points, key=lambda p: (p[1], p[0]))
     offsets = _place_labels(ax, [(p[0], p[1], p[2], p[3], p[4], p[6]) for p in ordered])
@@ -534,12 +551,16 @@ def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[
     """Parameters against last-5-epoch mean test accuracy, one point per model; models of
     one parameter count side by side. A step of more than :data:`MAX_SERIES` models is too
     dense to label among the others: the first panel leaves its points unlabelled and a
-    panel of its own, below, zooms on them with their labels."""
+    panel of its own, below, zooms on them with their labels. A model meets the assignment
+    by the bar's own definition (every requirement, each of the last epochs, on every
+    seed), never by its mean: those points are filled, the rest hollow."""
     points = []
+    meets: dict[str, bool] = {}  # by the bar's own definition, never by the mean
     for model_id, runs in runs_by_model.items():
-        means = [summarize(run).last5_mean for run in runs]
+        means = [mean_last(run) for run in runs]
         points.append((runs[0]["params"], statistics.fmean(means), min(means), max(means),
                        model_id, _step_of(model_id, runs, steps)))
+        meets[model_id] = all(meets_all(run) for run in runs)
     if not points:
         return None
     shifts = dodge_shifts([p[0] for p in points])
@@ -550,7 +571,7 @@ def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[
     dense = [step for step, count in counts.items() if count > MAX_SERIES]
     figure, axes = _new_figure(6.0 + 4.4 * len(dense), rows=1 + len(dense))
     _params_panel(axes[0, 0], points, {p[4] for p in points if p[5] not in dense},
-                  step_names, legend=True)
+                  step_names, legend=True, meets=meets)
     axes[0, 0].set_title(wrap_title(
         "Every model of the course\n(point: mean over the model's seeds; bar: lowest to "
         "highest seed; models of one size side by side"
@@ -559,7 +580,7 @@ def params_vs_accuracy_figure(runs_by_model: dict[str, list[dict]], steps: dict[
     axes[0, 0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=1)
     for ax, step in zip(axes[1:, 0], dense, strict=True):
         own = [p for p in points if p[5] == step]
-        _params_panel(ax, own, {p[4] for p in own}, step_names, legend=False)
+        _params_panel(ax, own, {p[4] for p in own}, step_names, legend=False, meets=meets)
         label = _step_label(step, step_names)
         ax.set_title(wrap_title(f"{label[0].upper() + label[1:]}, zoomed"), loc="left")
     figure.suptitle("Parameters against accuracy")
@@ -665,7 +686,7 @@ def last_epochs_figure(runs_by_model: dict[str, list[dict]], steps: dict[str, in
               if _step_of(model_id, runs, steps) == step]
     if not models:
         return None
-    windows = {model_id: [run["epochs"][-LAST_EPOCHS:] for run in runs]
+    windows = {model_id: [last_window(run["epochs"]) for run in runs]
                for model_id, runs in models}
     values = [e["test_accuracy"] for window in windows.values() for seed in window
               for e in seed] + [ACCURACY_BAR]
@@ -719,8 +740,10 @@ def final_seeds_figure(runs: list[dict]) -> Figure | None:
         return None
     figure, axes = _new_figure(5.0)
     ax = axes[0][0]
-    epochs = max(len(run["epochs"]) for run in runs)
-    ax.axvspan(epochs - LAST_EPOCHS + 0.5, epochs + 0.5, color="#999999", alpha=0.15,
+    longest = max(runs, key=lambda run: len(run["epochs"]))
+    epochs = longest["epochs"][-1]["epoch"]
+    window = last_epoch_numbers(longest)
+    ax.axvspan(window[0] - 0.5, window[-1] + 0.5, color="#999999", alpha=0.15,
                linewidth=0, label=f"last {LAST_EPOCHS} epochs")
     later: list[float] = []
     for index, run in enumerate(sorted(runs, key=lambda r: r["seed"])):
@@ -733,7 +756,7 @@ def final_seeds_figure(runs: list[dict]) -> Figure | None:
     # Tighter than the other charts: this one is about the last tenths of a percent.
     lower, clipped = _accuracy_limits(later, zoom=98.5)
     everything = [a for run in runs for a in _column(run, "test_accuracy")]
-    worst = min(summarize(run).last5_min for run in runs)
+    worst = lowest_over_seeds(runs)
     _accuracy_axis(ax, lower, clipped or min(everything) < lower,
                    wrap_title(f"{runs[0]['model_id']}: test accuracy of {len(runs)} seeds\n"
                               f"(lowest of the last {LAST_EPOCHS} epochs: {worst:.2f} %)"))

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .assignment import counts
 from .errors import ResultsError
 from .recipe import Recipe, cache_key
 from .results import load_metrics, metrics_path, read_json
@@ -90,9 +91,7 @@ def judge(model, seed: int, record: dict | None, error: str = "",
 def is_shown(model, record: dict | None, preview: Preview | None = None) -> bool:
     """Whether the pages show this record: complete and full, or a quick check in a preview
     (a stale one is shown, marked as stale)."""
-    return (record is not None and record["status"] == "complete"
-            and record["model_id"] == model.id
-            and bool(record["quick_check"]) == (preview is not None))
+    return counts(record, model.id, preview is not None)
 
 
 class RunStore:
@@ -169,14 +168,31 @@ def plan_seeds(store: RunStore, model, seeds: tuple[int, ...], retrain: bool = F
 # -- where a run trained: runs on the same environment reproduce each other bit for bit --
 
 
+NOT_RECORDED = "not recorded"
+
+
+def compute_capability(provenance: dict) -> str:
+    """The instruction set (CPU) or compute capability and libraries (CUDA) a run computed
+    with, in words; "not recorded" for runs stored before it was recorded (never a guess
+    from the device's name: one name covers machines that compute differently)."""
+    if provenance.get("device") == "cuda":
+        if not provenance.get("cuda_capability"):
+            return f"compute capability {NOT_RECORDED}"
+        return (f"compute capability {provenance['cuda_capability']}, CUDA "
+                f"{provenance.get('cuda', '?')}, cuDNN {provenance.get('cudnn', '?')}")
+    capability = provenance.get("cpu_capability")
+    return f"vector capability {capability or NOT_RECORDED}"
+
+
 def run_environment(record: dict) -> str:
     """What decides whether two runs of one seed give the same bits, in words: the device
-    kind and name, the CPU thread count and the torch version of ``record``'s provenance."""
+    kind and name, what it computed with, the CPU thread count and the torch version of
+    ``record``'s provenance."""
     p = record.get("provenance") or {}
     threads = p.get("threads")
     # No parentheses around the name: it is the machine's text (it may hold its own).
-    return (f"{p.get('device', '?')}, {p.get('device_name', '?')}, {threads} thread"
-            f"{'' if threads == 1 else 's'}, torch {p.get('torch', '?')}")
+    return (f"{p.get('device', '?')}, {p.get('device_name', '?')}, {compute_capability(p)}, "
+            f"{threads} thread{'' if threads == 1 else 's'}, torch {p.get('torch', '?')}")
 
 
 # -- architecture.json: the layer summary, current while the layer spec is unchanged -----
@@ -203,7 +219,8 @@ def architecture_is_current(course_model, results_dir: Path) -> bool:
             and record.get("format") == ARCHITECTURE_FORMAT)
 
 
-__all__ = ["ARCHITECTURE_FORMAT", "CURRENT", "FAILED", "INVALID", "MISSING", "QUICK", "STALE",
-           "Preview", "RunState", "RunStore", "SeedPlan", "architecture_is_current",
-           "architecture_key", "architecture_path", "is_shown", "judge", "plan_seeds",
-           "run_environment", "run_key", "run_recipe", "seeds_for"]
+__all__ = ["ARCHITECTURE_FORMAT", "CURRENT", "FAILED", "INVALID", "MISSING", "NOT_RECORDED",
+           "QUICK", "STALE", "Preview", "RunState", "RunStore", "SeedPlan",
+           "architecture_is_current", "architecture_key", "architecture_path",
+           "compute_capability", "is_shown", "judge", "plan_seeds", "run_environment",
+           "run_key", "run_recipe", "seeds_for"]

@@ -10,14 +10,25 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
+from .assignment import (
+    ACCURACY_BAR,
+    LAST_EPOCHS,
+    MAX_EPOCHS,
+    PARAM_BUDGET,
+    is_full_run,
+    last_accuracies,
+    lowest_last,
+    lowest_over_seeds,
+    mean_difference,
+    mean_last,
+    mean_over_seeds,
+    range_over_seeds,
+    sd_over_seeds,
+    shared_seeds,
+)
 from .models.blocks import conv_parameters
+from .sourced import epoch_value, sourced, stat
 
-# The assignment: fewer than 8,000 parameters, at most 15 epochs, at least 99.40 % test
-# accuracy in each of the last 5 epochs (consistently, not once), no fully connected layer.
-PARAM_BUDGET = 8000  # parameters; a model must have fewer
-MAX_EPOCHS = 15
-ACCURACY_BAR = 99.40  # percent
-LAST_EPOCHS = 5  # "consistently" means every one of the last this-many epochs
 # A train-minus-test gap above this many points at the end reads as over-fitting.
 OVERFIT_GAP = 0.25
 
@@ -67,35 +78,39 @@ def _classifier_params(record: dict) -> int:
 
 
 def summarize(record: dict) -> RunSummary:
-    """Summarise one complete run. ``record`` is a validated metrics.json."""
+    """Summarise one complete run. ``record`` is a validated metrics.json. Every figure
+    carries its source (:mod:`mnist_course.sourced`)."""
     epochs = record["epochs"]
     if not epochs:
         raise ValueError(f"{record.get('model_id')} seed {record.get('seed')} has no epochs")
     tests = [e["test_accuracy"] for e in epochs]
-    last = tests[-LAST_EPOCHS:]
+    last = last_accuracies(record)
     best = max(range(len(tests)), key=lambda i: (tests[i], -i))
     reached = [e["epoch"] for e in epochs if e["test_accuracy"] >= ACCURACY_BAR]
-    final_train = epochs[-1]["train_accuracy"]
-    gap = round(final_train - tests[-1], 4)
+    final_train = epoch_value(record, epochs[-1], "train_accuracy")
+    gap = round(epochs[-1]["train_accuracy"] - tests[-1], 4)
+    own = (record["model_id"], record["seed"])
     return RunSummary(
         model_id=record["model_id"],
         seed=record["seed"],
-        params=record["params"],
+        params=sourced(record["params"], ("record", *own, "params")),
         epochs=len(epochs),
-        first_test=tests[0],
-        best_test=tests[best],
+        first_test=epoch_value(record, epochs[0], "test_accuracy"),
+        best_test=stat(tests[best], "best_test", [record]),
         best_epoch=epochs[best]["epoch"],
-        final_test=tests[-1],
+        final_test=epoch_value(record, epochs[-1], "test_accuracy"),
         final_train=final_train,
-        gap=gap,
-        last5_min=min(last),
+        gap=stat(gap, "gap", [record]),
+        last5_min=lowest_last(record),
         last5_max=max(last),
-        last5_mean=round(statistics.fmean(last), 4),
+        last5_mean=mean_last(record),
         first_bar_epoch=reached[0] if reached else None,
         consistent=len(last) == LAST_EPOCHS and min(last) >= ACCURACY_BAR,
         overfitting=gap > OVERFIT_GAP,
-        classifier_params=_classifier_params(record),
-        training_seconds=record.get("provenance", {}).get("training_seconds", 0.0),
+        classifier_params=sourced(_classifier_params(record),
+                                  ("record", *own, "classifier_params")),
+        training_seconds=sourced(record.get("provenance", {}).get("training_seconds", 0.0),
+                                 ("record", *own, "provenance.training_seconds")),
     )
 
 
@@ -110,9 +125,9 @@ class Requirement:
 def check_requirements(record: dict) -> list[Requirement]:
     """The assignment's four requirements for one run, each with its measured value."""
     epochs = record["epochs"]
-    last = [e["test_accuracy"] for e in epochs[-LAST_EPOCHS:]]
-    lowest = min(last) if last else float("nan")
-    full = not record.get("quick_check") and record.get("status") == "complete"
+    last = last_accuracies(record)
+    lowest = lowest_last(record) if last else float("nan")
+    full = is_full_run(record)
     return [
         Requirement(f"fewer than {PARAM_BUDGET:,} parameters", f"{record['params']:,}",
                     record["params"] < PARAM_BUDGET, record["params"]),
@@ -156,6 +171,9 @@ class SeedsSummary:
     gap_mean: float = 0.0  # final train minus final test, in points
     spread_last5_mean: float = 0.0  # mean over seeds of (max - min) of the last 5 epochs
     first_bar_epochs: list[int | None] = field(default_factory=list)  # per seed, None: never
+    # The runs themselves, so that a comparison takes its difference from their unrounded
+    # means on the seeds two models share.
+    runs: tuple[dict, ...] = field(default=(), repr=False, compare=False)
 
 
 def summarize_seeds(records: list[dict]) -> SeedsSummary:
@@ -166,8 +184,6 @@ def summarize_seeds(records: list[dict]) -> SeedsSummary:
     summaries = [summarize(r) for r in runs]
     # Unrounded: every across-seed figure is rounded once, where a page prints it (a mean of
     # means rounded to 4 places first can print 0.022 where the runs give 0.023).
-    means = [statistics.fmean(e["test_accuracy"] for e in r["epochs"][-LAST_EPOCHS:])
-             for r in runs]
     checks = [check_requirements(r) for r in runs]
     requirements = []
     for index, first in enumerate(checks[0]):
@@ -184,23 +200,27 @@ def summarize_seeds(records: list[dict]) -> SeedsSummary:
     return SeedsSummary(
         count=len(runs),
         seeds=[r["seed"] for r in runs],
-        worst_last5=min(s.last5_min for s in summaries),
-        mean_last5=statistics.fmean(means),
-        sd_last5=statistics.stdev(means) if len(means) > 1 else 0.0,
-        widest_spread_last5=round(max(s.last5_max - s.last5_min for s in summaries), 4),
+        worst_last5=lowest_over_seeds(runs),
+        mean_last5=mean_over_seeds(runs),
+        sd_last5=sd_over_seeds(runs),
+        widest_spread_last5=stat(round(max(s.last5_max - s.last5_min for s in summaries), 4),
+                                 "widest_spread", runs),
         all_pass=all(all(c.passed for c in check) for check in checks),
         failing=[f"seed {r['seed']}" for r, check in zip(runs, checks, strict=True)
                  if not all(c.passed for c in check)],
         requirements=requirements,
         passing=[f"seed {r['seed']}" for r, check in zip(runs, checks, strict=True)
                  if all(c.passed for c in check)],
-        range_last5_means=max(means) - min(means),
-        first_test_mean=_mean(s.first_test for s in summaries),
-        final_train_mean=_mean(s.final_train for s in summaries),
-        final_test_mean=_mean(s.final_test for s in summaries),
-        gap_mean=_mean(s.gap for s in summaries),
-        spread_last5_mean=_mean(s.last5_max - s.last5_min for s in summaries),
+        range_last5_means=range_over_seeds(runs),
+        first_test_mean=stat(_mean(s.first_test for s in summaries), "first_test_mean", runs),
+        final_train_mean=stat(_mean(s.final_train for s in summaries), "final_train_mean",
+                              runs),
+        final_test_mean=stat(_mean(s.final_test for s in summaries), "final_test_mean", runs),
+        gap_mean=stat(_mean(s.gap for s in summaries), "gap_mean", runs),
+        spread_last5_mean=stat(_mean(s.last5_max - s.last5_min for s in summaries),
+                               "spread_mean", runs),
         first_bar_epochs=[s.first_bar_epoch for s in summaries],
+        runs=tuple(runs),
     )
 
 
@@ -210,13 +230,14 @@ def _mean(values) -> float:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Two models' mean last-5 test accuracy over their seeds, set against the noise.
+    """Two models' mean last-5 test accuracy over their shared seeds, set against the noise.
 
-    ``difference`` is taken between the values as the pages print them (two decimals), so
-    the prose never disagrees with the tables by a rounding step.
+    ``difference`` is taken between the unrounded means and rounded once, where it is
+    printed: a difference of rounded means can be off by a rounding step (0.04 where the
+    runs give 0.031).
     """
 
-    difference: float  # current minus previous, in points, from the printed means
+    difference: float  # current minus previous, in points, from the unrounded means
     noise: float  # the larger of the two models' ranges of seed means, in points
     within_noise: bool  # |difference| is no larger than the noise
     seeds: int  # seeds of the model with fewer, which limits the evidence
@@ -245,10 +266,13 @@ def compare_seeds(current: SeedsSummary, previous: SeedsSummary,
                   ) -> Comparison:
     """Whether ``current`` beats ``previous`` by more than their seeds differ by chance;
     ``names`` name the two models in the words that say whose seeds the noise is."""
-    difference = round(round(current.mean_last5, 2) - round(previous.mean_last5, 2), 2)
+    if shared_seeds(current.runs, previous.runs):
+        difference, _ = mean_difference(current.runs, previous.runs)
+    else:  # no seed in common, or summaries made by hand: their means as given
+        difference = current.mean_last5 - previous.mean_last5
     wider, name = max((current, names[0]), (previous, names[1]),
                       key=lambda pair: pair[0].range_last5_means)
-    noise = round(wider.range_last5_means, 2)
+    noise = wider.range_last5_means
     listed = ", ".join(str(seed) for seed in wider.seeds)
     return Comparison(difference=difference, noise=noise,
                       within_noise=min(current.count, previous.count) > 1

@@ -18,10 +18,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .assignment import (
+    ACCURACY_BAR,
+    is_full_run,
+    last_accuracies,
+    lowest_last,
+    mean_last,
+    mean_over_seeds,
+)
 from .course import CourseModel
 from .errors import ResultsError, UsageError
 from .results import load_metrics, metrics_path
-from .summary import ACCURACY_BAR, run_passes
+from .sourced import sourced
+from .summary import run_passes
 
 SWEEP_FOLDER = "sweep"
 
@@ -87,7 +96,7 @@ def load_candidate_runs(results_dir: Path, sweep: Sweep, candidate: Candidate) -
             record = load_metrics(path)
         except ResultsError:
             continue
-        if record["status"] == "complete" and not record["quick_check"]:
+        if is_full_run(record):
             runs.append(record)
     return runs
 
@@ -100,21 +109,18 @@ def base_candidate_runs(results_dir: Path, sweep: Sweep, candidate: Candidate) -
 
 
 def last5(record: dict) -> list[float]:
-    return [epoch["test_accuracy"] for epoch in record["epochs"][-5:]]
-
-
-def _mean_last5(run: dict) -> float:
-    return sum(last5(run)) / 5
+    """Test accuracy in each of a run's last epochs (:func:`last_accuracies`)."""
+    return last_accuracies(record)
 
 
 def behind_base(runs: Sequence[dict], base_runs: Sequence[dict]) -> bool:
     """The candidate's last-5 means average lower than its base's on the seeds both ran:
     for a goal on the average, a candidate that cannot beat what it changes drops out."""
-    base = {run["seed"]: _mean_last5(run) for run in base_runs}
+    base = {run["seed"]: mean_last(run) for run in base_runs}
     shared = [run for run in runs if run["seed"] in base]
     if not shared:
         return False
-    ours = sum(_mean_last5(run) for run in shared) / len(shared)
+    ours = sum(mean_last(run) for run in shared) / len(shared)
     return ours < sum(base[run["seed"]] for run in shared) / len(shared)
 
 
@@ -140,8 +146,8 @@ def sweep_table(results_dir: Path, sweep: Sweep) -> list[dict]:
     rows = []
     for cand in sweep.candidates:
         runs = load_candidate_runs(results_dir, sweep, cand)
-        seeds = [{"seed": run["seed"], "lowest": min(last5(run)),
-                  "mean": _mean_last5(run), "passes": run_passes(run)} for run in runs]
+        seeds = [{"seed": run["seed"], "lowest": lowest_last(run),
+                  "mean": mean_last(run), "passes": run_passes(run)} for run in runs]
         failed = [s["seed"] for s in seeds if not s["passes"]]
         base_runs = base_candidate_runs(results_dir, sweep, cand)
         pending = next_seed(sweep, runs, base_runs)
@@ -153,11 +159,13 @@ def sweep_table(results_dir: Path, sweep: Sweep) -> list[dict]:
             state = "running" if runs else "not run"
         else:
             state = "done"
-        means = [s["mean"] for s in seeds]
+        first = runs[0] if runs else None
         rows.append({"id": cand.id, "base": cand.base, "change": cand.change,
-                     "params": runs[0]["params"] if runs else None, "seeds": seeds,
+                     "params": sourced(first["params"], ("record", first["model_id"],
+                                                         first["seed"], "params"))
+                     if first else None, "seeds": seeds,
                      "passing": len(seeds) - len(failed), "state": state,
-                     "mean_of_means": sum(means) / len(means) if means else None,
+                     "mean_of_means": mean_over_seeds(runs) if runs else None,
                      "bar": ACCURACY_BAR})
     return rows
 

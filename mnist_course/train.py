@@ -27,7 +27,7 @@ import mnist_course.results as store
 
 from .course import where_in_student_code
 from .data import MNISTData
-from .device import device_name, pick_device
+from .device import compute_provenance, device_name, pick_device
 from .engine import evaluate, fit
 from .errors import CourseError, DivergedError, ResultsError, UsageError
 from .models.network import count_parameters, has_linear_layer
@@ -86,6 +86,7 @@ def provenance(device: torch.device) -> dict[str, Any]:
         "torchvision": torchvision.__version__,
         "device": device.type,
         "device_name": device_name(device),
+        **compute_provenance(device),
         "threads": torch.get_num_threads(),
         "git_commit": git_commit(),
     }

@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mnist_course.runs import NOT_RECORDED
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -58,6 +60,17 @@ def compare_weights(stored: Path, again: Path) -> tuple[bool, list[str]]:
     return False, problems
 
 
+def machine_verdict(stored: dict, name: str, here: object) -> str:
+    """Whether the stored run's provenance field ``name`` matches this machine's: "same",
+    "DIFFERENT", or, for a field the stored run does not record (the vector capability of
+    runs stored before it was recorded), that it cannot say: a same-named CPU may compute
+    with other instructions."""
+    if name not in stored:
+        return (f"{NOT_RECORDED} in the stored run: cannot say whether this machine computes "
+                "as it did (a difference may come from here)")
+    return "same" if stored[name] == here else "DIFFERENT (expect other numbers)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_id")
@@ -69,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from mnist_course.data import load_mnist
-    from mnist_course.device import device_name, pick_device
+    from mnist_course.device import compute_provenance, device_name, pick_device
     from mnist_course.errors import CourseError
     from mnist_course.models import get_model
     from mnist_course.results import load_metrics, metrics_path, weights_path
@@ -84,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     was = stored["provenance"]
     device = pick_device(was["device"])
     torch.set_num_threads(int(was["threads"]))
-    here = {"device_name": device_name(device), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
+    here = {"device_name": device_name(device), **compute_provenance(device),
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
     for name, value in here.items():
-        verdict = "same" if was.get(name) == value else "DIFFERENT (expect other numbers)"
-        print(f"{name:<12} stored {was.get(name)!r:<36} here {value!r}: {verdict}")
+        print(f"{name:<16} stored {was.get(name, NOT_RECORDED)!r:<36} here {value!r}: "
+              f"{machine_verdict(was, name, value)}")
     data = load_mnist(args.data_dir, device=device)
     with tempfile.TemporaryDirectory(prefix=f"reproduce-{model.id}-") as folder:
         again = run_course_model(model, data, Path(folder), seed=args.seed, progress=False)

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 
+from mnist_course.assignment import lowest_last, mean_last
 from mnist_course.errors import CourseError, UsageError
 from mnist_course.models import COURSE
 from mnist_course.models.sweeps import SWEEPS
@@ -32,7 +33,6 @@ from mnist_course.results import (
 )
 from mnist_course.sweep import (
     base_candidate_runs,
-    last5,
     load_candidate_runs,
     next_seed,
     sweep_results_dir,
@@ -125,8 +125,8 @@ def main(argv=None) -> int:
                     lock.unlink(missing_ok=True)
             record = load_candidate_runs(results_dir, sweep, cand)
             run = next(r for r in record if r["seed"] == seed)
-            print(f"{sweep.id} {cand.id} seed {seed}: lowest {min(last5(run)):.2f} %, "
-                  f"mean {sum(last5(run)) / 5:.3f} %", flush=True)
+            print(f"{sweep.id} {cand.id} seed {seed}: lowest {lowest_last(run):.2f} %, "
+                  f"mean {mean_last(run):.3f} %", flush=True)
             trained = True
         if not trained:
             return 0

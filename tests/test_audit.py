@@ -169,3 +169,116 @@ def test_every_build_runs_the_audit_and_fails_on_a_problem(tmp_path, monkeypatch
                         lambda *args: ["index.md, line 3: a figure the runs do not give"])
     assert render(tmp_path / "results", docs) == 1
     assert "audit: index.md, line 3: a figure the runs do not give\n" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------
+# Every printed figure carries its source, and the audit recomputes it
+
+
+def _rewritten(results: Path, docs: Path) -> list[str]:
+    """Write the pages again from ``results`` into ``docs``, then audit them."""
+    from mnist_course.report.site import WriteLog, write_pages
+
+    site = load_site(COURSE, results, docs)
+    write_pages(site, docs, WriteLog())
+    return audit_pages(site, results, docs)
+
+
+def _with_template(monkeypatch, name: str, edit) -> None:
+    """Render with the package's template ``name`` changed by ``edit`` (text -> text)."""
+    import jinja2
+
+    import mnist_course.report.render as render
+
+    original = render.make_environment
+
+    def environment():
+        env = original()
+        source = env.loader.get_source(env, name)[0]
+        env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({name: edit(source)}), env.loader])
+        return env
+
+    monkeypatch.setattr(render, "make_environment", environment)
+
+
+def test_a_number_typed_through_a_filter_is_exactly_one_problem(builtin, tmp_path, monkeypatch):
+    docs = tmp_path / "docs"
+    shutil.copytree(builtin["docs"], docs)
+    _with_template(monkeypatch, "step.md.j2",
+                   lambda text: text + "\n{% if step == 1 %}{{ 12.34|pct }}{% endif %}\n")
+    problems = _rewritten(builtin["results"], docs)
+    assert "12.34 %" in (docs / "step-1" / "index.md").read_text()
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("step-1/index.md, line ")
+    assert "'12.34 %' has no source" in problems[0]
+
+
+def test_a_difference_of_rounded_means_is_exactly_one_problem(builtin, tmp_path, monkeypatch):
+    """The lightest model's difference taken between its rounded mean and the previous
+    model's: the audit recomputes it and names the rounding."""
+    import mnist_course.summary as summary
+    from mnist_course.assignment import mean_over_seeds, on_seeds, shared_seeds
+
+    def rounded_first(current, previous):
+        seeds = shared_seeds(current, previous)
+        means = [round(mean_over_seeds(on_seeds(runs, seeds)), 2) for runs in (current, previous)]
+        if current[0]["model_id"] != "s1_lightest":
+            return summary.mean_difference.__wrapped__(current, previous)
+        return means[0] - means[1], seeds
+
+    rounded_first.__wrapped__ = summary.mean_difference
+    monkeypatch.setattr(summary, "mean_difference", rounded_first)
+    docs = tmp_path / "docs"
+    shutil.copytree(builtin["docs"], docs)
+    problems = _rewritten(builtin["results"], docs)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("step-1/s1_lightest.md, line ")
+    assert "computed from rounded values" in problems[0]
+
+
+def test_the_comparison_labels_its_columns_by_the_epochs_the_run_had(builtin, tmp_path):
+    """A course trained for 10 epochs: the final model's table heads "Ep. 6" to "Ep. 10",
+    and the audit finds nothing; the old constant labels would be one problem."""
+    results = tmp_path / "results"
+    shutil.copytree(builtin["results"], results)
+    for path in (results / "s3_final").glob("seed-*/metrics.json"):
+        record = json.loads(path.read_text())
+        record["epochs"] = record["epochs"][:10]
+        path.write_text(json.dumps(record))
+    docs = tmp_path / "docs"
+    shutil.copytree(builtin["docs"], docs)
+    assert _rewritten(results, docs) == []
+    page = docs / "comparison.md"
+    text = page.read_text()
+    header = "| Seed | Lowest | Mean | Ep. 6 | Ep. 7 | Ep. 8 | Ep. 9 | Ep. 10 |"
+    assert header in text
+    page.write_text(text.replace(header, "| Seed | Lowest | Mean | Ep. 11 | Ep. 12 | Ep. 13 | "
+                                         "Ep. 14 | Ep. 15 |"))
+    problems = audit(results, docs)
+    assert len(problems) == 1 and problems[0].startswith("comparison.md, line "), problems
+    assert "Ep. 6" in problems[0]
+
+
+def _writeup_problems(builtin, tmp_path) -> tuple[list[str], str]:
+    from mnist_course.report.audit import audit_writeup
+    from mnist_course.report.render import render_writeup
+
+    site = load_site(COURSE, builtin["results"], builtin["docs"])
+    path = tmp_path / "WRITEUP.md"
+    path.write_text(render_writeup(site, "WRITEUP_files"), encoding="utf-8")
+    return audit_writeup(site, builtin["results"], path, "WRITEUP_files"), path.read_text()
+
+
+def test_the_write_up_agrees_with_its_runs(builtin, tmp_path):
+    problems, text = _writeup_problems(builtin, tmp_path)
+    assert problems == [] and "Requirement" in text
+
+
+def test_a_number_added_to_the_write_up_template_is_exactly_one_problem(builtin, tmp_path,
+                                                                        monkeypatch):
+    _with_template(monkeypatch, "writeup.md.j2",
+                   lambda text: text + "\nIt reached {{ 12.34|pct }} once.\n")
+    problems, text = _writeup_problems(builtin, tmp_path)
+    assert "It reached 12.34 % once." in text
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("WRITEUP.md, line ") and "'12.34 %' has no source" in problems[0]

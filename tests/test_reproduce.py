@@ -49,3 +49,13 @@ def test_weights_compare_as_bytes_then_as_tensors(tmp_path):
     save_weights({"w": weights["w"] + 1e-7}, tmp_path / "c.pt")
     assert reproduce.compare_weights(tmp_path / "a.pt", tmp_path / "c.pt") == (
         False, ["tensor w differs"])
+
+
+def test_a_capability_the_stored_run_does_not_record_is_never_called_the_same():
+    reproduce = _script()
+    old = {"device_name": "AMD EPYC", "threads": 1}
+    verdict = reproduce.machine_verdict(old, "cpu_capability", "AVX2")
+    assert verdict.startswith("not recorded") and "same" not in verdict.split(":")[0]
+    assert reproduce.machine_verdict(old, "device_name", "AMD EPYC") == "same"
+    assert reproduce.machine_verdict({**old, "cpu_capability": "AVX512"}, "cpu_capability",
+                                     "AVX2").startswith("DIFFERENT")

@@ -87,8 +87,10 @@ def test_seeds_on_several_environments_are_named_each():
     mixed = ModelResults(model, [on(0, "AMD EPYC", "2.14.1"), on(1, "Intel Xeon", "2.14.1")])
     assert mixed.environments_differ
     assert mixed.seed_environments == [
-        {"seed": 0, "environment": "cpu, AMD EPYC, 1 thread, torch 2.14.1"},
-        {"seed": 1, "environment": "cpu, Intel Xeon, 1 thread, torch 2.14.1"}]
+        {"seed": 0, "environment": "cpu, AMD EPYC, vector capability not recorded, 1 thread, "
+                                       "torch 2.14.1"},
+        {"seed": 1, "environment": "cpu, Intel Xeon, vector capability not recorded, 1 thread, "
+                                       "torch 2.14.1"}]
 
 
 def test_build_options_check_themselves_in_one_line():
@@ -116,3 +118,14 @@ def test_every_training_job_gets_one_thread_however_many_run(tmp_path):
                                 Target(tmp_path / "results", tmp_path / "docs"))
         assert command[command.index("--threads") + 1] == str(THREADS_PER_JOB) == "1"
         assert command[command.index("--seed") + 1] == "2"
+
+
+def test_the_environment_names_the_capability_or_says_it_is_not_recorded():
+    from mnist_course.runs import compute_capability, run_environment
+
+    old = {"device": "cpu", "device_name": "AMD EPYC", "threads": 1, "torch": "2.14.1"}
+    assert compute_capability(old) == "vector capability not recorded"
+    assert run_environment({"provenance": {**old, "cpu_capability": "AVX2"}}) == (
+        "cpu, AMD EPYC, vector capability AVX2, 1 thread, torch 2.14.1")
+    cuda = {"device": "cuda", "cuda_capability": "9.0", "cuda": "13.0", "cudnn": 91000}
+    assert compute_capability(cuda) == "compute capability 9.0, CUDA 13.0, cuDNN 91000"

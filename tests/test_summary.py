@@ -17,7 +17,7 @@ def test_summarize_figures():
     s = summarize(fake_record(tests=PASSING))
     assert s.best_test == 99.5 and s.best_epoch == 14
     assert s.last5_min == 99.41 and s.last5_max == 99.5
-    assert s.last5_mean == round(sum(PASSING[-5:]) / 5, 4)
+    assert s.last5_mean == pytest.approx(sum(PASSING[-5:]) / 5, abs=1e-12)  # unrounded
     assert s.first_bar_epoch == 8  # 99.41 at epoch 8 is the first at or above the bar
     assert s.consistent and s.first_test == 98.0 and s.epochs == 15
     assert s.gap == -0.2  # fake records put train 0.2 below test
@@ -78,16 +78,21 @@ def test_a_difference_no_larger_than_the_seeds_spread_is_noise():
     before = _seeds_with_means([99.40, 99.45, 99.47])  # seeds 0.07 points apart
     after = _seeds_with_means([99.45, 99.47, 99.48])
     comparison = compare_seeds(after, before)
-    assert comparison.noise == 0.07 and comparison.within_noise
+    assert comparison.noise == pytest.approx(0.07) and comparison.within_noise
     assert not comparison.higher and not comparison.lower
     clear = compare_seeds(_seeds_with_means([99.60, 99.61, 99.62]), before)
     assert clear.higher and not clear.within_noise
 
 
-def test_differences_come_from_the_printed_values():
-    # 99.4449 prints as 99.44 and 99.4351 as 99.44: the prose must say +0.00, not +0.01
+def test_differences_come_from_the_unrounded_means():
+    # 99.4449 prints as 99.44 and 99.4351 as 99.44, yet the runs differ by 0.0098 points: the
+    # difference is the runs', rounded once where it is printed (+0.01), never 0.00
     comparison = compare_seeds(_seeds_with_means([99.4449] * 3), _seeds_with_means([99.4351] * 3))
-    assert comparison.difference == 0.0
+    assert comparison.difference == pytest.approx(0.0098)
+    # means 99.446 and 99.414 print as 99.45 and 99.41, four hundredths apart; the runs
+    # differ by 0.032, which prints as 0.03
+    comparison = compare_seeds(_seeds_with_means([99.446] * 3), _seeds_with_means([99.414] * 3))
+    assert f"{comparison.difference:.2f}" == "0.03"
 
 
 def test_one_seed_cannot_tell_noise_apart():

@@ -9,8 +9,11 @@ not trust them. After the pages are written it
   model pages' Result and per-seed tables and epoch rows, the models tables of the step
   overviews and the comparison, the home page's result and requirements table, the
   comparison's final-model table) with what the runs give;
-- holds every number in an Analysis to the figures of the runs it may quote (this model,
-  the one it changes, the final model, their differences);
+- recomputes every figure the filters printed (on every page, Concepts, the sweep and
+  Reproduce included, and in the write-up) from the source it carries
+  (:mod:`mnist_course.sourced`), with its own reading and arithmetic, and formats it the
+  same way: a bare number (typed into a template, or computed apart from the runs), a
+  value the runs do not give, or one computed from rounded values is a problem;
 - scans every page for figures ("99.42 %", "+0.12 points", "7,770") that the renderer did
   not print through its filters (:func:`mnist_course.report.format.recording`), so a number
   typed into a template, or changed in a written page, is caught;
@@ -29,11 +32,12 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..assignment import BUSY_FACTOR, counts
 from ..errors import ResultsError
 from ..results import load_metrics, metrics_path
 from ..summary import ACCURACY_BAR, LAST_EPOCHS, MAX_EPOCHS, PARAM_BUDGET
-from .format import md
-from .render import Site, docs_path, model_page, render_pages, step_page
+from .format import Printed, md, recording
+from .render import Site, docs_path, model_page, render_pages, render_writeup, step_page
 
 MINUS = "\u2212"
 # The figures the pages print: a mean with its sd, an accuracy, a difference or spread in
@@ -111,9 +115,7 @@ def read_runs(site: Site, results_dir: Path) -> dict[str, Runs]:
                 record = load_metrics(path)
             except ResultsError:
                 continue
-            if (isinstance(record, dict) and record.get("status") == "complete"
-                    and record.get("model_id") == model.id and record.get("epochs")
-                    and bool(record.get("quick_check")) == (site.preview is not None)):
+            if counts(record, model.id, site.preview is not None):
                 records.append(record)
         if records:
             runs[model.id] = Runs(model.title, sorted(records, key=lambda r: r["seed"]))
@@ -300,8 +302,8 @@ def check_step_chain(found: Findings, text: str, runs: dict[str, Runs],
             found.differs(line, f"step chain, {cells[0]}, mean", cells[2], _pct(mean))
             if before is not None:
                 earlier = before.figures()
-                change = round(round(mean, 2) - round(earlier["mean"], 2), 2)
-                noise = round(max(model.figures()["range"], earlier["range"]), 2)
+                change = mean - earlier["mean"]  # unrounded means, rounded once as printed
+                noise = max(model.figures()["range"], earlier["range"])
                 found.differs(line, f"step chain, {cells[0]}, change", cells[3], _signed(change))
                 found.differs(line, f"step chain, {cells[0]}, noise", cells[4],
                               "unknown (one seed)" if len(seeds) == 1 else
@@ -394,6 +396,11 @@ def check_comparison(found: Findings, text: str, final: Runs | None) -> None:
     if final is None:
         return
     by_seed = {str(r["seed"]): r for r in final.records}
+    labels = [f"Ep. {e['epoch']}" for e in final.main["epochs"][-LAST_EPOCHS:]]
+    for table in _table(text, "Seed", "Lowest", "Mean"):
+        line = _line_of(text, "| Seed | Lowest | Mean |")
+        found.differs(line, "final model's seeds, the epochs' columns",
+                      " | ".join(table.header[3:]), " | ".join(labels))
     for line, cells, record in _rows_of(found, text, ("Seed", "Lowest", "Mean"), by_seed,
                                         "final model's seeds, seed"):
         last = _last(record)
@@ -407,47 +414,6 @@ def check_comparison(found: Findings, text: str, final: Runs | None) -> None:
     if match:
         found.differs(0, "the final model across seeds, mean ± sd", match.group(1),
                       f"{figures['mean']:.2f} ± {figures['sd']:.3f} %")
-
-
-def analysis_facts(model_id: str, runs: dict[str, Runs], previous: str | None,
-                   final: str | None, classifier: dict[str, int]) -> set[str]:
-    """Every figure the Analysis of ``model_id`` may quote, as printed: the accuracies of
-    this model, the one it changes and the final model (on all their seeds and on the
-    seeds shared with the one it changes, and of each of their runs), the differences of
-    their summary figures as printed, spreads, gaps and parameters."""
-    groups = [runs[m] for m in (model_id, previous, final) if m in runs]
-    if previous in runs and model_id in runs:
-        shared = ({r["seed"] for r in runs[model_id].records}
-                  & {r["seed"] for r in runs[previous].records})
-        groups += [runs[model_id].on(shared), runs[previous].on(shared)]
-    accuracies, spreads, counts, with_sd = {ACCURACY_BAR}, set(), set(), set()
-    for group in groups:
-        if not group.records:
-            continue
-        figures = group.figures()
-        with_sd.add(f"{figures['mean']:.2f} ± {figures['sd']:.3f} %")
-        for record in group.records:  # one run's figures: any epoch, its last-5 mean, gap
-            accuracies |= {e[k] for e in record["epochs"]
-                           for k in ("test_accuracy", "train_accuracy")}
-            last = _last(record)
-            accuracies.add(statistics.fmean(last))
-            spreads |= {max(last) - min(last), record["epochs"][-1]["train_accuracy"]
-                        - record["epochs"][-1]["test_accuracy"]}
-        accuracies |= {figures[k] for k in ("lowest", "mean", "first_test", "final_test",
-                                            "final_train")}
-        spreads |= {figures[k] for k in ("sd", "range", "gap", "spread")}
-        counts.add(group.main["params"])
-    for model in (model_id, previous, final):
-        if model in classifier:
-            counts.add(classifier[model])
-    summary = {round(v, 2) for group in groups if group.records
-               for k, v in group.figures().items() if k not in ("sd", "range", "gap", "spread")}
-    summary |= {round(ACCURACY_BAR, 2)}
-    spreads |= {a - b for a in summary for b in summary}
-    counts |= {a - b for a in counts for b in counts} | {PARAM_BUDGET - c for c in counts}
-    return ({_pct(v) for v in accuracies} | {_points(abs(v)) for v in spreads}
-            | {_signed(v) for v in spreads} | {f"{abs(c):,}" for c in counts}
-            | {f"{PARAM_BUDGET:,}"} | with_sd)
 
 
 def _figures(text: str) -> list[str]:
@@ -500,24 +466,19 @@ def _self_comparisons(found: Findings, paragraph: list[tuple[int, str]]) -> None
             found.add(line, f"compares {figure!r} with itself")
 
 
-def audit_text(page: str, text: str, printed: list[str], allowed: set[str],
-               facts: set[str] | None) -> list[tuple[int, str]]:
+def audit_text(page: str, text: str, printed: list[Printed], allowed: set[str]
+               ) -> list[tuple[int, str]]:
     """Figures on ``page`` that the renderer did not print (``allowed``: figures typed in
-    the course's own words, Targets and titles), and Analysis figures that are not in
-    ``facts``."""
-    shown = {f for text_ in printed for f in _figures(text_)} | allowed
+    the course's own words, Targets and titles). What the renderer printed is recomputed
+    from its source by :func:`check_printed`, an Analysis's figures included: it may quote
+    exactly what its sourced variables hold."""
+    shown = {f for entry in printed for f in _figures(entry.text)} | allowed
     out = []
-    analysis_start, analysis = _section(text, "Analysis") if facts is not None else (0, "")
-    analysis_end = analysis_start + analysis.count("\n")
     for number, line in enumerate(_without_code(text).splitlines(), 1):
         for figure in _figures(line):
             if figure not in shown:
                 out.append((number, f"{figure!r} is shown but no filter printed it from the "
                                     "runs (typed into a template, or changed in the page?)"))
-            elif facts is not None and analysis_start <= number < analysis_end and (
-                    figure not in facts):
-                out.append((number, f"Analysis: {figure!r} is no figure of the runs it "
-                                    "compares"))
     return out
 
 
@@ -565,17 +526,206 @@ def _classifier_params(results_dir: Path, model_id: str) -> int | None:
     return weighted[-1] if weighted else None
 
 
+# ----------------------------------------------------------------------------------------
+# Every printed figure, recomputed from its source (mnist_course.sourced) with the audit's
+# own reading and arithmetic
+
+
+def _mean_of(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _sample_sd(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    centre = _mean_of(values)
+    return (sum((v - centre) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+
+
+def _window(record: dict) -> list[float]:
+    return [e["test_accuracy"] for e in record["epochs"]][-LAST_EPOCHS:]
+
+
+# Each statistic a source may name, computed here from the runs' plain JSON.
+_STATISTICS = {
+    "seed_mean": lambda runs: _mean_of(_window(runs[0])),
+    "seed_lowest": lambda runs: min(_window(runs[0])),
+    "mean": lambda runs: _mean_of([_mean_of(_window(r)) for r in runs]),
+    "sd": lambda runs: _sample_sd([_mean_of(_window(r)) for r in runs]),
+    "range": lambda runs: (max(_mean_of(_window(r)) for r in runs)
+                           - min(_mean_of(_window(r)) for r in runs)),
+    "lowest": lambda runs: min(min(_window(r)) for r in runs),
+    "widest_spread": lambda runs: max(max(_window(r)) - min(_window(r)) for r in runs),
+    "spread_mean": lambda runs: _mean_of([max(_window(r)) - min(_window(r)) for r in runs]),
+    "first_test_mean": lambda runs: _mean_of([r["epochs"][0]["test_accuracy"] for r in runs]),
+    "final_test_mean": lambda runs: _mean_of([r["epochs"][-1]["test_accuracy"]
+                                              for r in runs]),
+    "final_train_mean": lambda runs: _mean_of([r["epochs"][-1]["train_accuracy"]
+                                               for r in runs]),
+    "gap_mean": lambda runs: _mean_of([r["epochs"][-1]["train_accuracy"]
+                                       - r["epochs"][-1]["test_accuracy"] for r in runs]),
+    "gap": lambda runs: (runs[0]["epochs"][-1]["train_accuracy"]
+                         - runs[0]["epochs"][-1]["test_accuracy"]),
+    "best_test": lambda runs: max(e["test_accuracy"] for e in runs[0]["epochs"]),
+    "median_seconds": lambda runs: _quiet_median([r["provenance"]["training_seconds"]
+                                                  for r in runs]),
+}
+
+
+def _quiet_median(times: list[float]) -> float:
+    """The median of the times within BUSY_FACTOR of the fastest (the others were measured
+    on a busy machine)."""
+    quiet = sorted(t for t in times if t <= BUSY_FACTOR * min(times))
+    middle = len(quiet) // 2
+    return quiet[middle] if len(quiet) % 2 else (quiet[middle - 1] + quiet[middle]) / 2
+
+
+def _duration(value: float) -> str:
+    """A duration as the pages write it: "1 min 15 s", "1 h 6 min", "7.0 s"."""
+    total = round(value)
+    hours, minutes, secs = total // 3600, total % 3600 // 60, total % 60
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{value:.1f} s" if value < 10 else f"{secs} s"
+
+_CONSTANTS = {"ACCURACY_BAR": ACCURACY_BAR, "PARAM_BUDGET": PARAM_BUDGET,
+              "MAX_EPOCHS": MAX_EPOCHS, "LAST_EPOCHS": LAST_EPOCHS}
+
+_OPERATIONS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b,
+               "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
+               "neg": lambda a: -a, "abs": abs, "round2": lambda a: round(a, 2)}
+
+
+class Unsourced(Exception):
+    """A source the audit cannot follow back to a stored file or a named constant."""
+
+
+class Recompute:
+    """The value of a source, read from the results folder's JSON files here."""
+
+    def __init__(self, results_dir: Path):
+        self.results_dir = Path(results_dir)
+        self._files: dict[str, object] = {}
+
+    def file(self, name: str) -> object:
+        if name not in self._files:
+            path = self.results_dir / name
+            try:
+                self._files[name] = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise Unsourced(f"{name} cannot be read") from exc
+        return self._files[name]
+
+    def run(self, model_id: str, seed: int) -> dict:
+        for folder in (model_id, f"sweep/{model_id}"):
+            name = f"{folder}/seed-{seed}/metrics.json"
+            if (self.results_dir / name).exists():
+                return self.file(name)  # type: ignore[return-value]
+        raise Unsourced(f"{model_id} seed {seed} has no stored run")
+
+    def value(self, source: tuple) -> float:
+        kind, *rest = source
+        if kind == "constant" and rest[0] in _CONSTANTS:
+            return _CONSTANTS[rest[0]]
+        if kind == "literal":
+            return rest[0]
+        if kind == "json":
+            data = self.file(rest[0])
+            for key in rest[1]:
+                data = data[key]  # type: ignore[index]
+            return data  # type: ignore[return-value]
+        if kind == "epoch":
+            model_id, seed, number, name = rest
+            epoch = next(e for e in self.run(model_id, seed)["epochs"] if e["epoch"] == number)
+            return epoch[name]
+        if kind == "record":
+            model_id, seed, name = rest
+            return self._record_field(self.run(model_id, seed), model_id, name)
+        if kind == "stat" and rest[0] in _STATISTICS:
+            return _STATISTICS[rest[0]]([self.run(m, s) for m, s in rest[1]])
+        if kind == "op" and rest[0] in _OPERATIONS:
+            return _OPERATIONS[rest[0]](*(self.value(operand) for operand in rest[1:]))
+        raise Unsourced(f"unknown source {kind!r}")
+
+    def _record_field(self, record: dict, model_id: str, name: str) -> float:
+        if name == "classifier_params":
+            return _classifier_params(self.results_dir, model_id) or 0
+        data: object = record
+        for key in name.split("."):
+            data = data[key]  # type: ignore[index]
+        return data  # type: ignore[return-value]
+
+    def rounded_inside(self, source: tuple) -> bool:
+        """Whether a value was rounded before arithmetic went on with it (a difference of
+        rounded means): rounding a value already at two decimals changes nothing."""
+        if source[0] != "op":
+            return False
+        operands = source[2:]
+        for operand in operands:
+            if operand[0] == "op" and operand[1] == "round2" and source[1] != "round2":
+                inner = self.value(operand[2])
+                if abs(round(inner, 2) - inner) > 1e-9:
+                    return True
+            if self.rounded_inside(operand):
+                return True
+        return False
+
+
+_FORMATS = {
+    "pct": lambda v: _pct(v[0]),
+    "pts": lambda v: _signed(v[0]),
+    "points": lambda v: _points(v[0]),
+    "count": lambda v: f"{round(v[0]):,}".replace("-", MINUS),
+    "mean_sd": lambda v: f"{v[0]:.2f} ± {v[1]:.3f} %",
+    "acc": lambda v: f"{v[0]:.2f}",
+    "loss": lambda v: f"{v[0]:.4f}",
+    "seconds": lambda v: _duration(v[0]),
+}
+
+
+def _line_of(text: str, figure: str) -> int:
+    at = text.find(figure)
+    return text[:at].count("\n") + 1 if at >= 0 else 0
+
+
+def check_printed(found: Findings, text: str, printed: list[Printed],
+                  recompute: Recompute) -> None:
+    """Every figure the filters printed for this page, recomputed from its source and
+    formatted here: a bare number (no source), a value the runs do not give, or one
+    computed from rounded values is a problem."""
+    for entry in printed:
+        line = _line_of(text, entry.text)
+        if entry.bare:
+            found.add(line, f"{entry.text!r} has no source: a number typed into a template "
+                            "or computed apart from the runs")
+            continue
+        try:
+            values = [recompute.value(source) for source in entry.sources]
+            rounded = any(recompute.rounded_inside(source) for source in entry.sources)
+        except (Unsourced, LookupError, TypeError, ZeroDivisionError, StopIteration) as exc:
+            found.add(line, f"{entry.text!r}: its source cannot be followed ({exc})")
+            continue
+        if rounded:
+            found.add(line, f"{entry.text!r} is computed from rounded values (a difference "
+                            "of rounded means?); compute from the runs' own values")
+            continue
+        if entry.unit in _FORMATS:
+            found.differs(line, f"{entry.unit} figure", entry.text, _FORMATS[entry.unit](values))
+
+
 def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
     """Every disagreement between the written pages in ``docs_dir`` and the runs in
     ``results_dir``, one line each naming the page and the figure; empty when none."""
-    printed: dict[str, list[str]] = {}
+    printed: dict[str, list[Printed]] = {}
     render_pages(site, printed)
+    recompute = Recompute(results_dir)
     runs = read_runs(site, results_dir)
     titles = {r.model.id: r.model.title for r in site.course}
     final = runs.get(site.definition.final or "")
     allowed = _course_words(site)
     exempt = tuple({str(md(words)) for words in _authored(site) + _recorded_text(site)})
-    classifier = {m: c for m in titles if (c := _classifier_params(results_dir, m))}
     pages = {model_page(r.model): r.model for r in site.course}
     problems: list[str] = []
     for page in sorted(printed):
@@ -587,25 +737,46 @@ def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
             continue
         found = Findings(page)
         model = pages.get(page)
-        facts = None
         if model is not None and model.id in runs:
             check_model_page(found, text, runs[model.id])
             check_step_chain(found, text, runs, titles)
-            facts = analysis_facts(model.id, runs, model.previous, site.definition.final,
-                                   classifier)
         if page in {step_page(s) for s in site.definition.steps} or page == "comparison.md":
             check_models_table(found, text, runs, titles)
         if page == "index.md":
             check_home(found, text, final)
         if page == "comparison.md":
             check_comparison(found, text, final)
+        check_printed(found, text, printed[page], recompute)
         check_prose(found, _without_code(text), exempt)
         flagged = {line for line, _ in found.problems}
         found.problems += [(line, words) for line, words in
-                           audit_text(page, text, printed[page], allowed, facts)
+                           audit_text(page, text, printed[page], allowed)
                            if line not in flagged]
         problems += found.lines()
     return problems
 
 
-__all__ = ["FIGURE", "Runs", "analysis_facts", "audit_pages", "read_runs", "tables"]
+def audit_writeup(site: Site, results_dir: Path, path: Path, files_dir: str) -> list[str]:
+    """The written ``WRITEUP.md`` (or ``WRITEUP-preview.md``) held to the runs like a page:
+    every figure its template printed recomputed from its source, no figure that no filter
+    printed, the prose rules; one line per problem naming the file."""
+    path = Path(path)
+    with recording() as printed:
+        render_writeup(site, files_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return [f"{path.name}: the write-up was not written"]
+    found = Findings(path.name)
+    check_printed(found, text, printed, Recompute(results_dir))
+    exempt = tuple({str(md(words)) for words in _authored(site) + _recorded_text(site)})
+    check_prose(found, _without_code(text), exempt)
+    flagged = {line for line, _ in found.problems}
+    found.problems += [(line, words) for line, words in
+                       audit_text(path.name, text, printed, _course_words(site))
+                       if line not in flagged]
+    return found.lines()
+
+
+__all__ = ["FIGURE", "Recompute", "Runs", "audit_pages", "audit_writeup",
+           "check_printed", "read_runs", "tables"]

@@ -17,12 +17,14 @@ from typing import Any
 
 from ..concept_store import (
     AUGMENTATION_FIGURE,
+    CONCEPTS_FILE,
     load_concepts,
     load_figure_manifest,
     recalibration_key,
 )
 from ..course import Course, CourseModel
 from ..models.blocks import Conv, GlobalAvgPool
+from ..sourced import sourced_json
 from .course import ModelResults, comparison_context
 
 
@@ -201,7 +203,8 @@ class ConceptData:
 def load_concept_data(course: Course, results_dir: Path, docs_dir: Path) -> ConceptData:
     if not course.concepts:
         return ConceptData()
-    stored = (load_concepts(results_dir) or {}).get("bn_recalibration")
+    stored = sourced_json((load_concepts(results_dir) or {}).get("bn_recalibration"),
+                          CONCEPTS_FILE, ("bn_recalibration",))
     key = recalibration_key(results_dir, course, course.get(course.final))
     figure = load_figure_manifest(docs_dir).get("augmentation")
     if not (figure and (Path(docs_dir) / AUGMENTATION_FIGURE).exists()):
@@ -220,8 +223,8 @@ def recalibration_summary(record: dict) -> dict[str, Any]:
     return {
         "running_mean": mean("running_accuracy"),
         "recalibrated_mean": mean("recalibrated_accuracy"),
-        "difference": round(mean("recalibrated_accuracy"), 2) - round(
-            mean("running_accuracy"), 2),
+        # from the unrounded means, rounded once where it is printed
+        "difference": mean("recalibrated_accuracy") - mean("running_accuracy"),
         "better": sum(s["recalibrated_accuracy"] > s["running_accuracy"] for s in seeds),
         "worse": sum(s["recalibrated_accuracy"] < s["running_accuracy"] for s in seeds),
         "last20_share": 1 - (1 - momentum) ** 20 if momentum else None,

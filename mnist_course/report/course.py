@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..assignment import main_record
 from ..course import Course, CourseModel
 from ..errors import ResultsError
 from ..results import read_json
@@ -23,6 +24,7 @@ from ..runs import (
     run_environment,
     seeds_for,
 )
+from ..sourced import sourced_json
 from ..summary import RunSummary, SeedsSummary, compare_seeds, summarize, summarize_seeds
 
 
@@ -42,8 +44,7 @@ class ModelResults:
     @property
     def main_record(self) -> dict | None:
         """Seed 0 when present (the seed every single-seed model uses), else the lowest."""
-        by_seed = {r["seed"]: r for r in self.records}
-        return by_seed.get(0) or (self.records[0] if self.records else None)
+        return main_record(self.records)
 
     @property
     def summary(self) -> RunSummary | None:
@@ -91,6 +92,7 @@ def comparison_context(results: ModelResults, previous: ModelResults | None
 
 
 def load_architecture(results_dir: Path, model_id: str) -> dict | None:
+    """A model's ``architecture.json``, every number carrying its place in the file."""
     path = architecture_path(results_dir, model_id)
     if not path.exists():
         return None
@@ -98,12 +100,23 @@ def load_architecture(results_dir: Path, model_id: str) -> dict | None:
         data = read_json(path)
     except ResultsError:
         return None
-    return data if isinstance(data, dict) else None
+    return sourced_json(data, f"{model_id}/{path.name}") if isinstance(data, dict) else None
+
+
+# What a run's numbers on the pages need no source for: traces and settings no page prints
+# as a figure (the recipe is read back into a Recipe, which checks its own types).
+_UNSOURCED_FIELDS = frozenset({"lr_trace", "misclassified", "recipe", "architecture"})
+
+
+def sourced_record(record: dict) -> dict:
+    """A stored run whose every number carries its place in its ``metrics.json``."""
+    file = f"{record['model_id']}/seed-{record['seed']}/metrics.json"
+    return sourced_json(record, file, skip=_UNSOURCED_FIELDS)
 
 
 def load_model(store: RunStore, model: CourseModel, seeds: tuple[int, ...]) -> ModelResults:
     states = [store.state(model, seed) for seed in seeds]
-    records = [r for seed in seeds if (r := store.shown(model, seed))]
+    records = [sourced_record(r) for seed in seeds if (r := store.shown(model, seed))]
     return ModelResults(model, records, states, load_architecture(store.results_dir, model.id))
 
 

@@ -10,8 +10,11 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from markupsafe import Markup
+
+from ..sourced import source_of
 
 # Characters that Markdown or HTML would interpret; replaced by numeric character
 # references so that text read from a results file is shown, never interpreted.
@@ -23,16 +26,32 @@ _MARKDOWN_ESCAPES = {
 MINUS = "\u2212"  # a real minus sign: "-0.12" would read as a hyphen in prose
 
 
+@dataclass(frozen=True)
+class Printed:
+    """One figure a filter printed: the filter (``unit``), the text, and each value it
+    printed with its source (:mod:`mnist_course.sourced`; None: a bare number)."""
+
+    unit: str
+    text: str
+    values: tuple[float, ...]
+    sources: tuple[tuple | None, ...]
+
+    @property
+    def bare(self) -> bool:
+        return any(source is None for source in self.sources)
+
+
 # What the figure filters printed while a page was rendered: the audit
-# (:mod:`mnist_course.report.audit`) holds every number a page shows against this record,
-# so a number typed into a template, or changed in a written page, is caught.
-_PRINTED: ContextVar[list[str] | None] = ContextVar("printed", default=None)
+# (:mod:`mnist_course.report.audit`) recomputes every one from its source and holds every
+# number a page shows against this record, so a number typed into a template (through a
+# filter or not), or changed in a written page, is caught.
+_PRINTED: ContextVar[list[Printed] | None] = ContextVar("printed", default=None)
 
 
 @contextmanager
-def recording() -> Iterator[list[str]]:
+def recording() -> Iterator[list[Printed]]:
     """Collect every figure the filters format inside the ``with`` block."""
-    sink: list[str] = []
+    sink: list[Printed] = []
     token = _PRINTED.set(sink)
     try:
         yield sink
@@ -40,10 +59,11 @@ def recording() -> Iterator[list[str]]:
         _PRINTED.reset(token)
 
 
-def _shown(text: str) -> str:
+def _shown(text: str, unit: str = "", *values: float) -> str:
     sink = _PRINTED.get()
     if sink is not None:
-        sink.append(text)
+        sink.append(Printed(unit, text, tuple(float(v) for v in values),
+                            tuple(source_of(v) for v in values)))
     return text
 
 
@@ -56,7 +76,7 @@ def pct(value: float | None) -> str:
     """An accuracy in percent: 99.4333 -> "99.43 %"."""
     if not _is_number(value):
         return "–"
-    return _shown(f"{value:.2f} %")
+    return _shown(f"{value:.2f} %", "pct", value)
 
 
 def pts(value: float | None) -> str:
@@ -64,14 +84,14 @@ def pts(value: float | None) -> str:
     if not _is_number(value):
         return "–"
     text = f"{value:+.2f}".replace("-", MINUS)
-    return _shown(f"{text} points")
+    return _shown(f"{text} points", "pts", value)
 
 
 def count(value: int | float | None) -> str:
     """A whole number with thousands separators: 7946 -> "7,946"."""
     if not _is_number(value):
         return "–"
-    return _shown(f"{round(value):,}".replace("-", MINUS))
+    return _shown(f"{round(value):,}".replace("-", MINUS), "count", value)
 
 
 def seconds(value: float | None) -> str:
@@ -82,10 +102,24 @@ def seconds(value: float | None) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes} min"
+        return _shown(f"{hours} h {minutes} min", "seconds", value)
     if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{value:.1f} s" if value < 10 else f"{secs} s"
+        return _shown(f"{minutes} min {secs} s", "seconds", value)
+    return _shown(f"{value:.1f} s" if value < 10 else f"{secs} s", "seconds", value)
+
+
+def acc(value: float | None) -> str:
+    """An accuracy in a table whose header gives the unit: 99.4333 -> "99.43"."""
+    if not _is_number(value):
+        return "–"
+    return _shown(f"{value:.2f}", "acc", value)
+
+
+def loss(value: float | None) -> str:
+    """A cross-entropy loss: 0.021837 -> "0.0218"."""
+    if not _is_number(value):
+        return "–"
+    return _shown(f"{value:.4f}", "loss", value)
 
 
 def md(value: object) -> Markup:
@@ -105,11 +139,11 @@ def cell(value: object) -> Markup:
 
 
 def mean_sd(mean: float, sd: float) -> str:
-    return _shown(f"{mean:.2f} ± {sd:.3f} %")
+    return _shown(f"{mean:.2f} ± {sd:.3f} %", "mean_sd", mean, sd)
 
 
 FILTERS = {"pct": pct, "pts": pts, "count": count, "seconds": seconds, "md": md, "cell": cell,
-           "mean_sd": mean_sd}
+           "mean_sd": mean_sd, "acc": acc, "loss": loss}
 
 
 def r2(value: float) -> float:
@@ -136,7 +170,7 @@ def points(value: float | None) -> str:
     """An unsigned spread of accuracies: 0.071 -> "0.07 points"."""
     if not _is_number(value):
         return "–"
-    return _shown(f"{value:.2f} points")
+    return _shown(f"{value:.2f} points", "points", value)
 
 
 def plural(value: int, noun: str) -> str:
@@ -194,14 +228,14 @@ def was(before: float | None, now: float | None, unit: str = "pct") -> str:
 
 def behind(reference: float, value: float) -> str:
     """What a model's mean gives up against a reference mean, as a verb phrase, from the
-    printed values: "gives up 0.16 points of mean accuracy", "scores 0.09 points higher",
-    or "scores the same mean"."""
-    gap = round(round(reference, 2) - round(value, 2), 2)
+    unrounded means (rounded once, as printed): "gives up 0.16 points of mean accuracy",
+    "scores 0.09 points higher", or "scores the same mean" when the gap prints as zero."""
+    gap = reference - value
+    if same(abs(gap), 0.0, "points"):
+        return f"scores the same mean, {pct(value)}"
     if gap > 0:
         return f"gives up {points(gap)} of mean accuracy"
-    if gap < 0:
-        return f"scores {points(-gap)} higher"
-    return f"scores the same mean, {pct(value)}"
+    return f"scores {points(-gap)} higher"
 
 
 FILTERS.update(same=same, from_to=from_to, against=against, was=was, behind=behind)

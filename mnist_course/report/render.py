@@ -19,10 +19,20 @@ import jinja2
 from jinja2 import meta
 from markupsafe import Markup
 
+from ..assignment import (
+    busy_seeds,
+    last_accuracies,
+    last_epoch_numbers,
+    lowest_last,
+    mean_last,
+    median_seconds,
+    missing_seeds,
+)
 from ..course import Course, CourseModel
 from ..errors import UsageError
 from ..models.pytorch_source import pytorch_source, recipe_source
 from ..recipe import Recipe
+from ..runs import compute_capability
 from ..summary import (
     ACCURACY_BAR,
     BUDGET,
@@ -44,7 +54,7 @@ from .concepts import (
     concept_page,
 )
 from .course import ModelResults, Preview, comparison_context
-from .format import FILTERS, recording
+from .format import FILTERS, Printed, recording
 from .provenance import origins
 from .sweeps import SweepView, sweep_page
 from .try_it import TRY_IT_PAGE, TryItData, page_constants
@@ -288,6 +298,10 @@ def _globals(site: Site) -> dict[str, Any]:
         "results_label": site.results_label, "build_command": definition.build_command,
         "preview": site.preview, "concepts_on": definition.concepts,
         "run_passes": run_passes, "flavor": "mkdocs", "anchor": anchor,
+        "last_accuracies": last_accuracies, "last_epoch_numbers": last_epoch_numbers,
+        "median_seconds": median_seconds, "busy_seeds": busy_seeds,
+        "lowest_last": lowest_last, "mean_last": mean_last,
+        "missing_seeds": missing_seeds, "compute_capability": compute_capability,
         "longest_backticks": longest_backticks, "sweep_page": sweep_page, **CONCEPT_GLOBALS,
     }
 
@@ -337,7 +351,7 @@ def _render(env: jinja2.Environment, site: Site, template: str, page: str,
     return _header(site, origin) + "\n" + text
 
 
-def render_pages(site: Site, printed: dict[str, list[str]] | None = None) -> dict[str, str]:
+def render_pages(site: Site, printed: dict[str, list[Printed]] | None = None) -> dict[str, str]:
     """Every generated page: ``{path relative to docs/: markdown}``. With ``printed``, also
     every figure the filters formatted for each page (``{path: [text, ...]}``), which the
     audit holds the written pages against."""

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..course import Course
-from ..results import atomic_write_bytes, dump_json, read_builds
+from ..results import BUILDS_FILE, atomic_write_bytes, dump_json, read_builds
 from ..runs import Preview, RunStore
+from ..sourced import sourced_json
 from .colab import COLAB_NOTEBOOK, notebook_text, repository_of, training_notebook
 from .concepts import load_concept_data
 from .course import ModelResults, load_results
@@ -152,12 +153,18 @@ def load_site(definition: Course, results_dir: Path, docs_dir: Path,
     drawn = make_figures(definition, course, Path(docs_dir), log) if figures else {}
     return Site(definition=definition, course=course, figures=drawn,
                 results_label=label or results_label(results_dir),
-                builds=read_builds(Path(results_dir)),
+                builds=sourced_builds(Path(results_dir)),
                 concept_data=load_concept_data(definition, Path(results_dir),
                                                Path(docs_dir)),
                 sweeps=sweep_views(definition, Path(results_dir),
                                    {r.model.id: r.summary.params for r in course if r.trained}),
                 preview=preview)
+
+
+def sourced_builds(results_dir: Path) -> list[dict]:
+    """The builds of ``course_build.json``, every number carrying its place in the file."""
+    return [sourced_json(build, BUILDS_FILE, ("builds", index))
+            for index, build in enumerate(read_builds(results_dir))]
 
 
 def write_pages(site: Site, docs_dir: Path, log: WriteLog) -> None:
