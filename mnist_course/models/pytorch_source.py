@@ -62,9 +62,12 @@ def _conv_lines(layer: Conv, walk: _Walk, index: int) -> list[tuple[str, str]]:
         raise ValueError(f"layer {index}: a depthwise convolution over {walk.channels} "
                          f"channels needs a multiple of {walk.channels} outputs, not "
                          f"{layer.out_channels}")
-    if layer.shares is not None or layer.identity_init:
-        raise ValueError(f"layer {index}: shared weights and identity starts need code beyond "
-                         "one nn.Sequential; see mnist_course.models.network.CourseNet")
+    if layer.shares is not None:
+        raise ValueError(f"layer {index}: shared weights need code beyond one "
+                         "nn.Sequential; see mnist_course.models.network.CourseNet")
+    if layer.identity_init and layer.factorised:
+        raise ValueError(f"layer {index}: an identity start of a factorised convolution is "
+                         "written only by mnist_course.models.network.CourseNet")
     size = (walk.size + 2 * layer.padding - layer.kernel) // layer.stride + 1
     if size < 1:
         raise ValueError(f"layer {index}: a {layer.kernel}x{layer.kernel} kernel does not fit "
@@ -151,6 +154,29 @@ def _layer_lines(spec: tuple[Layer, ...]) -> tuple[list[tuple[str, str]], _Walk]
     return lines, walk
 
 
+IDENTITY_START = '''
+# Identity starts: these convolutions begin as the identity (each channel's centre tap 1)
+# plus the He noise above, so at first they pass their input through.
+with torch.no_grad():
+    for index in {indices}:
+        conv = model[index]
+        identity = torch.zeros_like(conv.weight)
+        nn.init.dirac_(identity, groups=conv.groups)
+        conv.weight.add_(identity)
+'''
+
+
+def _identity_start(spec: tuple[Layer, ...], lines: list[tuple[str, str]]) -> str:
+    """The code that adds the identity to the convolutions with an identity start, by their
+    index in the ``nn.Sequential``; '' when none has one."""
+    positions = [i for i, (code, _) in enumerate(lines) if code.startswith("nn.Conv2d(")]
+    starts = [position for position, layer in zip(
+        positions, (layer for layer in spec if isinstance(layer, Conv)), strict=True)
+        if layer.identity_init]
+    return IDENTITY_START.format(indices=tuple(starts) if len(starts) > 1 else f"({starts[0]},)"
+                                 ) if starts else ""
+
+
 def pytorch_source(model: CourseModel) -> str:
     """``model``'s network as plain PyTorch a student can paste and run.
 
@@ -166,6 +192,7 @@ def pytorch_source(model: CourseModel) -> str:
     larger than 1x1) raises :class:`ValueError`.
     """
     lines, walk = _layer_lines(model.architecture)
+    identity = _identity_start(model.architecture, lines)
     lines += [("nn.Flatten(),", f"(batch, {CLASSES}, 1, 1) -> (batch, {CLASSES})"),
               ("nn.LogSoftmax(dim=1),", "log-probabilities, one per digit")]
     width = max(len(code) for code, _ in lines)
@@ -177,8 +204,9 @@ def pytorch_source(model: CourseModel) -> str:
               "side, one output value sees.")
     loss = ("# Train it with nn.NLLLoss() (F.nll_loss): it outputs log-probabilities already."
             "\n# nn.CrossEntropyLoss (F.cross_entropy) gives the same loss on them.")
-    return (f"from torch import nn\n\n{header}\nmodel = nn.Sequential(\n{body}\n)\n"
-            f"{loss}\n{HE_INIT}")
+    imports = "import torch\nfrom torch import nn" if identity else "from torch import nn"
+    return (f"{imports}\n\n{header}\nmodel = nn.Sequential(\n{body}\n)\n"
+            f"{loss}\n{HE_INIT}{identity}")
 
 
 def _float_literal(value: float) -> str:
