@@ -55,6 +55,22 @@ def _what_changed(before: Layer, after: Layer) -> list[str]:
         parts.append(f"dropout {after.dropout:g} added" if not before.dropout else
                      f"dropout {before.dropout:g} removed" if not after.dropout else
                      f"dropout {before.dropout:g} → {after.dropout:g}")
+    if before.stride != after.stride:
+        parts.append(f"stride {before.stride} → {after.stride}")
+    if before.factorised != after.factorised:
+        parts.append(f"factorised into {after.kernel}x1 and 1x{after.kernel}" if after.factorised
+                     else f"one {after.kernel}x{after.kernel} kernel again")
+    if (before.batch_norm_scale, before.batch_norm_affine) != (
+            after.batch_norm_scale, after.batch_norm_affine):
+        parts.append("batch norm " + ("without scale or shift" if not after.batch_norm_affine
+                                      else "shift only" if not after.batch_norm_scale
+                                      else "with its scale and shift"))
+    if before.shares != after.shares:
+        parts.append("its own weights" if after.shares is None
+                     else f"the weights of layer {after.shares}")
+    if before.identity_init != after.identity_init:
+        parts.append("starts as the identity" if after.identity_init
+                     else "starts from He noise alone")
     return parts
 
 
