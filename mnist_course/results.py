@@ -195,7 +195,7 @@ def load_weights(path: Path, map_location: str = "cpu") -> dict:
             f"refusing {path}: it is not a plain weights file ({first[:120]}); only load "
             "weights from people you trust, and re-train to get your own"
         ) from None
-    except (RuntimeError, EOFError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - damaged bytes fail in any of the unpickler's ways
         raise ResultsError(f"{path} is not a readable weights file ({exc}); delete it to "
                            "retrain that run") from None
 

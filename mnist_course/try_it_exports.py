@@ -57,7 +57,7 @@ def _export(model, weights: Path) -> dict:
     try:
         return export_model(model.network(), weights)
     except (ResultsError, RuntimeError) as exc:  # a weights file that does not fit the model
-        return {"runnable": False, "reason": f"its stored weights do not load ({exc})"}
+        return {"runnable": False, "reason": f"its stored weights do not load: {exc}"}
 
 
 def refresh_try_it(site: Site, results_dir: Path, docs_dir: Path, every_model: bool,

@@ -57,11 +57,14 @@ def test_the_walked_receptive_field_is_the_traced_one(name):
 
 
 def test_new_fields_at_their_defaults_stay_out_of_the_json_so_no_cache_key_changes():
+    defaults = {"stride": 1, "factorised": False, "batch_norm_scale": True,
+                "batch_norm_affine": True, "shares": None, "identity_init": False}
     for model in COURSE:
         for layer in model.architecture_json() or []:
-            assert not {"stride", "factorised", "batch_norm_scale", "batch_norm_affine",
-                        "shares", "identity_init"} & set(layer), model.id
+            for name in defaults.keys() & set(layer):
+                assert layer[name] != defaults[name], (model.id, name)
     assert spec_to_json((Conv(8, stride=2),))[0]["stride"] == 2
+    assert "stride" not in spec_to_json((Conv(8),))[0]
 
 
 def test_shift_only_batch_norm_trains_the_shift_and_keeps_the_scale_at_one():

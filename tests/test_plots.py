@@ -385,7 +385,8 @@ def test_no_two_markers_of_the_parameter_chart_overlap():
     marker = 6 * figure.dpi / 72  # the markers' size in pixels
     for ax in figure.axes:
         centres = [tuple(line.get_transform().transform(line.get_xydata())[0])
-                   for line in ax.get_lines() if line.get_marker() == "o"]
+                   for line in ax.get_lines()
+                   if line.get_marker() == "o" and len(line.get_xydata())]  # not legend keys
         assert len(centres) >= 4
         for index, (x, y) in enumerate(centres):
             for other_x, other_y in centres[index + 1:]:

@@ -169,12 +169,16 @@ with torch.no_grad():
 def _identity_start(spec: tuple[Layer, ...], lines: list[tuple[str, str]]) -> str:
     """The code that adds the identity to the convolutions with an identity start, by their
     index in the ``nn.Sequential``; '' when none has one."""
-    positions = [i for i, (code, _) in enumerate(lines) if code.startswith("nn.Conv2d(")]
-    starts = [position for position, layer in zip(
-        positions, (layer for layer in spec if isinstance(layer, Conv)), strict=True)
-        if layer.identity_init]
-    return IDENTITY_START.format(indices=tuple(starts) if len(starts) > 1 else f"({starts[0]},)"
-                                 ) if starts else ""
+    convolutions = [layer for layer in spec if isinstance(layer, Conv)]
+    if not any(layer.identity_init for layer in convolutions):
+        return ""
+    positions = iter(i for i, (code, _) in enumerate(lines) if code.startswith("nn.Conv2d("))
+    starts = []
+    for layer in convolutions:  # a factorised convolution is two Conv2d lines
+        first = [next(positions) for _ in range(2 if layer.factorised else 1)][0]
+        if layer.identity_init:
+            starts.append(first)
+    return IDENTITY_START.format(indices=tuple(starts) if len(starts) > 1 else f"({starts[0]},)")
 
 
 def pytorch_source(model: CourseModel) -> str:
