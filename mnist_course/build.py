@@ -127,8 +127,8 @@ def _build(course: Course, target: Target, options: BuildOptions,
     write_pages(site, target.docs_dir, log)
     if target.project_dir is None:  # the built-in course's site: its Colab notebook too
         write_colab_notebook(course, target.docs_dir, log)
-    # Issue 19, the audit: every written page held to the stored runs; any disagreement is
-    # one line on stderr and fails the build (report/audit.py).
+    # The audit: every written page held to the stored runs; any disagreement is one line
+    # on stderr and fails the build (report/audit.py).
     from .report.audit import audit_pages
     problems = audit_pages(site, target.results_dir, target.docs_dir)
     print("".join(f"audit: {line}\n" for line in problems), end="", file=sys.stderr)
@@ -152,7 +152,7 @@ def _build(course: Course, target: Target, options: BuildOptions,
     print(f"done in {time.perf_counter() - started:.1f} s: {len(tally.trained)} trained, "
           f"{len(tally.reused)} reused, {len(tally.failed)} failed"
           + (f", {len(tally.untrained)} not trained (--no-train)" if tally.untrained else ""))
-    return 1 if tally.failed or problems else 0  # issue 19: a disagreeing page fails
+    return 1 if tally.failed or problems else 0  # a disagreeing page fails the build
 
 
 def project_target(out_dir: str | Path, course_file: str | None, preview: Preview | None,

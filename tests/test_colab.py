@@ -5,12 +5,10 @@ notebook's page with and without a public repository."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import mkdocs_build, mkdocs_warnings
 
 from mnist_course.report.colab import (
     COLAB_NOTEBOOK,
@@ -126,10 +124,9 @@ def build_notebook_site(root: Path, repo_lines: str) -> str:
         + f"theme:\n  name: material\n  custom_dir: {THEME}\n  font: false\n"
         "plugins:\n  - mkdocs-jupyter:\n      include_source: true\n"
         f"nav:\n  - Home: index.md\n  - Colab: {COLAB_NOTEBOOK}\n")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q"],
-                           cwd=root, capture_output=True, text=True, env=env)
+    built = mkdocs_build(root / "mkdocs.yml", cwd=root)
     assert built.returncode == 0, built.stderr
+    assert mkdocs_warnings(built.stderr) == [], built.stderr
     assert (root / "site" / "colab" / COLAB_NOTEBOOK).is_file()  # the download's target
     return (root / "site" / "colab" / "index.html").read_text(encoding="utf-8")
 

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import test_browser
 import torch
-from conftest import fake_record
+from conftest import assert_builds_clean, fake_record
+from conftest import mkdocs_build as build_strict
 from test_browser import need_browser, served
 from test_report import mkdocs_build, render
 from torch import nn
@@ -489,9 +490,7 @@ def test_a_students_site_has_the_page_for_its_models(tmp_path, browser, mnist_di
     assert "With a skip connection" in page_text and "combines the image" in page_text
     assert "<script>x" not in page_text  # the student's title stays text
     assert '"Try it"' in (out / "mkdocs.yml").read_text()
-    site = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f",
-                           str(out / "mkdocs.yml")], capture_output=True, text=True)
-    assert site.returncode == 0, site.stderr
+    assert_builds_clean(build_strict(out / "mkdocs.yml"))
     network = import_file(tmp_path / "course.py", "try_it_student_course").Small()
     network.load_state_dict(load_weights(weights_path(out / "results-preview", "small", 0)))
     with served(out / "site") as url:
