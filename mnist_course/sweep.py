@@ -21,7 +21,6 @@ from pathlib import Path
 from .assignment import (
     ACCURACY_BAR,
     is_full_run,
-    last_accuracies,
     lowest_last,
     mean_last,
     mean_over_seeds,
@@ -106,11 +105,6 @@ def base_candidate_runs(results_dir: Path, sweep: Sweep, candidate: Candidate) -
     course model rather than another candidate of the sweep."""
     base = next((c for c in sweep.candidates if c.id == candidate.base), None)
     return load_candidate_runs(results_dir, sweep, base) if base is not None else []
-
-
-def last5(record: dict) -> list[float]:
-    """Test accuracy in each of a run's last epochs (:func:`last_accuracies`)."""
-    return last_accuracies(record)
 
 
 def behind_base(runs: Sequence[dict], base_runs: Sequence[dict]) -> bool:
