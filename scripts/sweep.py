@@ -24,6 +24,7 @@ import sys
 from mnist_course.assignment import lowest_last, mean_last
 from mnist_course.errors import CourseError, UsageError
 from mnist_course.models import COURSE
+from mnist_course.models.ablation import FINAL_ABLATION
 from mnist_course.models.sweeps import SWEEPS
 from mnist_course.recipe import cache_key
 from mnist_course.results import (
@@ -38,6 +39,8 @@ from mnist_course.sweep import (
     sweep_results_dir,
 )
 
+# The design sweeps, and the final model's ablation, which trains the same way.
+RUNNABLE = {**SWEEPS, FINAL_ABLATION.id: FINAL_ABLATION}
 CLAIM = "sweep-runner.lock"  # in the run's folder: the id of the process training it
 
 
@@ -82,7 +85,7 @@ def matching_course_run(results_dir, model, seed):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep", choices=sorted(SWEEPS))
+    parser.add_argument("sweep", choices=sorted(RUNNABLE))
     parser.add_argument("--only", nargs="+", default=None, metavar="CANDIDATE")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=None)
@@ -95,7 +98,7 @@ def main(argv=None) -> int:
     from mnist_course.train import run_course_model
 
     torch.set_num_threads(args.threads)
-    sweep = SWEEPS[args.sweep]
+    sweep = RUNNABLE[args.sweep]
     chosen = [sweep.get(c) for c in args.only] if args.only else list(sweep.candidates)
     results_dir = resolve_results_dir(args.results_dir)
     data = None

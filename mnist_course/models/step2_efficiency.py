@@ -21,7 +21,7 @@ from .blocks import (
     with_batch_norm,
     with_dropout,
 )
-from .seeds import THREE_SEEDS
+from .seeds import COURSE_SEEDS, THREE_SEEDS
 from .step1_structure import LIGHTEST, PLAIN_SGD
 
 DROPOUT = 0.05  # per hidden convolution; tiny networks cannot afford more
@@ -131,7 +131,7 @@ CAPACITY_LAYERS = with_dropout(with_batch_norm((
 CAPACITY = CourseModel(
     id="s2_capacity",
     step=2,
-    seeds=THREE_SEEDS,
+    seeds=COURSE_SEEDS,
     title="Capacity back under the budget",
     target=(
         "Spend the parameters GAP freed on capacity: "

@@ -26,11 +26,10 @@ from .blocks import (
     with_dropout,
     with_widths,
 )
-from .seeds import THREE_SEEDS
+from .seeds import COURSE_SEEDS
 from .step2_efficiency import CAPACITY
 
 ROTATION = 7.0  # degrees: MNIST digits are written with about this much slant
-COURSE_SEEDS = (0, 1, 2, 3, 4)
 # L2 penalty per step, scaled by the learning rate (SGD). Every convolution it acts on is
 # followed by batch norm, so the size of its weights does not change what the layer
 # computes; shrinking them makes each SGD step relatively larger. 1e-3 rather than 5e-4: on
@@ -48,7 +47,7 @@ RECALIBRATION_IMAGES = 10_000
 AUGMENT = CourseModel(
     id="s3_augment",
     step=3,
-    seeds=THREE_SEEDS,
+    seeds=COURSE_SEEDS,
     title="Rotation augmentation",
     target=(
         f"Rotate every training image by a random angle in ±{ROTATION:g}°, drawn per image "
@@ -79,7 +78,7 @@ epoch {{ m.epochs }} as at epoch 1, and the next model changes that.{% endif %}
 ONE_CYCLE = CourseModel(
     id="s3_onecycle",
     step=3,
-    seeds=THREE_SEEDS,
+    seeds=COURSE_SEEDS,
     title="One-cycle learning rate",
     target=(
         "Replace the constant learning rate with a one-cycle schedule: start at 0.01, climb "
@@ -112,7 +111,7 @@ the test passes use.
 NO_DROPOUT = CourseModel(
     id="s3_no_dropout",
     step=3,
-    seeds=THREE_SEEDS,
+    seeds=COURSE_SEEDS,
     title="Dropout removed",
     target=(
         f"Remove dropout (p = {CAPACITY.architecture[0].dropout:g} after every convolution "
@@ -143,7 +142,7 @@ where the model with dropout held it on every seed{% endif %}.{% endif %}
 WEIGHT_DECAY_MODEL = CourseModel(
     id="s3_weight_decay",
     step=3,
-    seeds=THREE_SEEDS,
+    seeds=COURSE_SEEDS,
     title="Weight decay",
     target=(
         f"Add weight decay ({WEIGHT_DECAY:g}); same layers, same schedule.",
@@ -419,7 +418,7 @@ DEPTHWISE = CourseModel(
     )),
     recipe=TINY.recipe,
     previous="s3_tiny",
-    seeds=THREE_SEEDS,
+    seeds=COURSE_SEEDS,
     analysis="""
 With {{ m.params|count }} parameters, {{ (m.params - prev.params)|count }} more than the tiny model, the
 last five epochs average {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }}, against the tiny model:
