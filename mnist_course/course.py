@@ -174,6 +174,12 @@ class Course:
     # Design sweeps (mnist_course.sweep.Sweep) whose candidates the site shows on a page of
     # their own; their runs are under <results>/sweep/. A student's course has none.
     sweeps: tuple = ()
+    # A step that goes beyond what the assignment asks (one of ``steps``): it is headed by
+    # its name alone, not "Step N", and placed after the assignment's steps.
+    beyond: int | None = None
+    # The ablation of the final model (a mnist_course.sweep.Sweep): the final model with
+    # each change of its step left out in turn, shown on that step's overview.
+    ablation: object | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
@@ -206,6 +212,9 @@ class Course:
             if model.previous is not None and model.previous not in seen:
                 return (f"course model {model.id}: previous={model.previous!r} must name a "
                         "model listed before it")
+        if self.beyond is not None and self.beyond not in self.steps:
+            return (f"course {self.title!r}: beyond={self.beyond!r} is not one of the "
+                    f"course's steps ({', '.join(map(str, self.steps))})")
         for name in ("final", "lean"):
             value = getattr(self, name)
             if value is not None and value not in seen:
@@ -234,6 +243,12 @@ class Course:
 
     def step_models(self, step: int) -> list[CourseModel]:
         return [m for m in self.models if m.step == step]
+
+    def heading(self, step: int) -> str:
+        """How pages name a step: "Step 2: Make it efficient", or the name alone for the
+        step that goes beyond the assignment."""
+        name = self.steps[step]
+        return name if step == self.beyond else f"Step {step}: {name}"
 
 
 # ----------------------------------------------------------------------------------------

@@ -66,13 +66,13 @@ def test_one_altered_table_figure_is_exactly_one_problem(builtin, tmp_path):
 def test_a_number_typed_into_an_analysis_is_caught(builtin, tmp_path):
     docs = tmp_path / "docs"
     shutil.copytree(builtin["docs"], docs)
-    page = docs / "step-3" / "s3_lean.md"
+    page = docs / "beyond" / "s3_lean.md"
     text = page.read_text()
     head, analysis = text.split("## Analysis\n", 1)
     page.write_text(head + "## Analysis\n" + "It once scored 12.34 % on a bad day.\n" + analysis)
     problems = audit(builtin["results"], docs)
     assert len(problems) == 1, problems
-    assert problems[0].startswith("step-3/s3_lean.md, line ") and "'12.34 %'" in problems[0]
+    assert problems[0].startswith("beyond/s3_lean.md, line ") and "'12.34 %'" in problems[0]
 
 
 def test_one_altered_value_in_a_run_is_exactly_one_problem(builtin, tmp_path):
@@ -86,7 +86,7 @@ def test_one_altered_value_in_a_run_is_exactly_one_problem(builtin, tmp_path):
     path.write_text(json.dumps(record))
     problems = audit(results, docs)
     assert len(problems) == 1, problems
-    assert problems[0].startswith("step-3/s3_lean.md, line ")
+    assert problems[0].startswith("beyond/s3_lean.md, line ")
     assert "'Test accuracy after epoch 1 (mean)'" in problems[0]
 
 

@@ -23,6 +23,7 @@ from mnist_course.models import COURSE
 from mnist_course.plots import MIN_TEXT_PX, SMALL_TEXT
 from mnist_course.report.colab import colab_url, repository_of
 from mnist_course.report.concepts import CONCEPTS, concept_page
+from mnist_course.report.paths import model_page, step_page
 from mnist_course.results import metrics_path, write_json
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -147,11 +148,11 @@ def test_formulas_render_as_mathml(served_site, browser):
 
 def site_pages(served_site) -> list[str]:
     """Every generated page of the built site, as URLs."""
-    pages = ["", "comparison/", "reproduce/", "concepts/", "step-3/sweep/"]
+    pages = ["", "comparison/", "reproduce/", "concepts/", "beyond/sweep/"]
     pages += [concept_page(concept).removesuffix(".md") + "/" for concept in CONCEPTS]
     for model in COURSE:
-        pages.append(f"step-{model.step}/")
-        pages.append(f"step-{model.step}/{model.id}/")
+        pages.append(model_page(COURSE, model).removesuffix(".md") + "/")
+        pages.append(step_page(COURSE, model.step).removesuffix("index.md"))
     return [served_site["url"] + p for p in dict.fromkeys(pages)]
 
 

@@ -29,7 +29,8 @@ from mnist_course.report.concepts import (
 )
 from mnist_course.report.course import load_results
 from mnist_course.report.mathml import FormulaError, tex_to_mathml
-from mnist_course.report.render import model_page, relative
+from mnist_course.report.paths import model_page
+from mnist_course.report.render import relative
 from mnist_course.results import read_json, write_json
 
 STORED = REPO / "results"
@@ -171,7 +172,7 @@ def test_concept_pages_show_the_stored_rows(docs):
 
 def test_model_pages_and_concept_pages_link_both_ways(docs):
     for model in COURSE:
-        page = model_page(model)
+        page = model_page(COURSE, model)
         text = (docs / page).read_text(encoding="utf-8")
         for concept in CONCEPTS:
             link = f"]({relative(page, concept_page(concept))})"
@@ -180,7 +181,7 @@ def test_model_pages_and_concept_pages_link_both_ways(docs):
         page = concept_page(concept)
         text = (docs / page).read_text(encoding="utf-8")
         for model in COURSE:
-            link = f"]({relative(page, model_page(model))})"
+            link = f"]({relative(page, model_page(COURSE, model))})"
             if concept.uses(model):
                 assert link in text, (concept.slug, model.id)
 

@@ -24,7 +24,7 @@ from report_fixtures import (
 from mnist_course.jobs import longest_first
 from mnist_course.models import COURSE, FINAL_MODEL_ID, get_model
 from mnist_course.report.format import count, mean_sd, pct
-from mnist_course.report.render import model_page
+from mnist_course.report.paths import model_page
 from mnist_course.results import metrics_path, write_json
 from mnist_course.runs import RunStore
 from mnist_course.summary import summarize, summarize_seeds
@@ -70,7 +70,7 @@ def test_mkdocs_strict_build_passes(site):
 
 def test_every_model_page_has_target_result_analysis(site):
     for model in COURSE:
-        text = page(site, model_page(model))
+        text = page(site, model_page(COURSE, model))
         headings = re.findall(r"^## (.+)$", text, re.MULTILINE)
         # the reading order: what it sets out to do, what it measured, what we learn, then
         # the details folded away
@@ -101,7 +101,7 @@ def test_figures_on_pages_equal_the_json(site):
     for model in COURSE:
         summary = summarize(site["records"][(model.id, 0)])
         seeds = summarize_seeds([site["records"][(model.id, s)] for s in model.seeds])
-        text = page(site, model_page(model))
+        text = page(site, model_page(COURSE, model))
         assert pct(summary.last5_min) in text, model.id
         assert count(summary.params) in text, model.id
         # the summary figures are across every seed, and say so
@@ -121,7 +121,7 @@ def test_figures_on_pages_equal_the_json(site):
 
 
 def test_next_and_previous_reach_every_model_in_course_order(site):
-    order = [model_page(m) for m in COURSE]
+    order = [model_page(COURSE, m) for m in COURSE]
     footers = {}
     for path in order:
         last = page(site, path).rstrip().splitlines()[-1]
@@ -144,7 +144,7 @@ def test_nav_lists_every_generated_page(site):
                for value in section.values() if isinstance(value, list)
                for item in value if isinstance(item, dict) for title, path in item.items()}
     for model in COURSE:  # the sidebar names each model as its page does
-        assert entries[model_page(model)] == model.title, model.id
+        assert entries[model_page(COURSE, model)] == model.title, model.id
 
 
 def test_every_page_has_its_own_title(site):
@@ -154,7 +154,7 @@ def test_every_page_has_its_own_title(site):
 
 
 def test_the_final_page_shows_what_each_change_of_its_step_added(site):
-    text = page(site, model_page(get_model(FINAL_MODEL_ID)))
+    text = page(site, model_page(COURSE, get_model(FINAL_MODEL_ID)))
     table = text.split("### What each change of step 3 added", 1)[1].split("## Analysis")[0]
     chain = ["s2_capacity", "s3_augment", "s3_onecycle", "s3_no_dropout", "s3_weight_decay",
              FINAL_MODEL_ID]
@@ -165,7 +165,7 @@ def test_the_final_page_shows_what_each_change_of_its_step_added(site):
 
 def test_code_on_the_page_is_pytorch_not_the_course_definition(site):
     for model in COURSE:
-        code = page(site, model_page(model)).split("Code: the network in PyTorch", 1)[1]
+        code = page(site, model_page(COURSE, model)).split("Code: the network in PyTorch", 1)[1]
         assert "nn.Sequential(" in code and "mc.Recipe(" in code, model.id
         assert "CourseModel(" not in code and "analysis=" not in code, model.id
 
@@ -176,8 +176,9 @@ def test_second_render_is_byte_identical(site):
 
 def test_figures_are_served_from_docs(site):
     for model in COURSE:
-        for link in re.findall(r"\]\((\.\./figures/[^)]+)\)", page(site, model_page(model))):
-            assert (site["docs"] / model_page(model)).parent.joinpath(link).resolve().exists()
+        where = model_page(COURSE, model)
+        for link in re.findall(r"\]\((\.\./figures/[^)]+)\)", page(site, where)):
+            assert (site["docs"] / where).parent.joinpath(link).resolve().exists()
 
 
 def test_missing_and_stale_runs_are_shown_honestly(tmp_path, fixture_site):
@@ -249,7 +250,7 @@ def test_renders_honestly_with_no_results_at_all(tmp_path):
     docs = copy_docs(tmp_path / "docs")
     assert render(tmp_path / "results", docs) == 0
     for model in COURSE:
-        assert "Not trained yet" in (docs / model_page(model)).read_text(), model.id
+        assert "Not trained yet" in (docs / model_page(COURSE, model)).read_text(), model.id
     assert "No course run is stored yet" in (docs / "reproduce.md").read_text()
 
 

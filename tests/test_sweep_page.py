@@ -44,7 +44,7 @@ def test_every_candidate_shows_each_seed_in_the_sweeps_order(tmp_path):
     _store(results, "sep_averaged", 0, FAILING)  # the stopping rule ends it here
     _store(results, "sep_smoothing", 1, PASSING)
     site = load_site(COURSE, results, tmp_path / "docs", figures=False)
-    text = render_pages(site)["step-3/sweep.md"]
+    text = render_pages(site)["beyond/sweep.md"]
     assert "| Candidate: its change, its base, parameters | Seed 1 | Seed 0 | Seed 3 |" in text
 
     stopped = _row(text, "sep_averaged")
@@ -72,11 +72,11 @@ def test_a_course_without_sweeps_has_no_sweep_page(tmp_path):
     site = load_site(course, tmp_path / "results", tmp_path / "docs", figures=False)
     pages = render_pages(site)
     assert not [page for page in pages if page.endswith("sweep.md")]
-    assert "sweep.md" not in pages["step-3/index.md"]
+    assert "sweep.md" not in pages["beyond/index.md"]
     assert "sweep.md" not in str(nav_entries(course))
     with_sweeps = render_pages(load_site(COURSE, tmp_path / "results", tmp_path / "docs",
                                          figures=False))
-    assert "[design sweeps](sweep.md)" in with_sweeps["step-3/index.md"]
+    assert "[design sweeps](sweep.md)" in with_sweeps["beyond/index.md"]
     # A project's generated nav lists the page, after the step's models.
-    step3 = dict(nav_entries(COURSE))[f"Step 3: {COURSE.steps[3]}"]
-    assert step3[-1] == ("Design sweeps", "step-3/sweep.md")
+    beyond = dict(nav_entries(COURSE))[COURSE.heading(COURSE.beyond)]
+    assert beyond[-1] == ("Design sweeps", "beyond/sweep.md")

@@ -18,7 +18,9 @@ from ..course import DEFAULT_STEPS, Course, CourseModel
 from ..recipe import Recipe
 from .seeds import THREE_SEEDS
 
-STEP_MODULES = {1: "step1_structure", 2: "step2_efficiency", 3: "step3_augmentation"}
+STEP_MODULES = {1: "step1_structure", 2: "step2_efficiency", 3: "step3_augmentation",
+                4: "beyond"}
+BEYOND_TITLE = "Beyond the assignment"
 
 
 def _step_note(step: int) -> str:
@@ -28,12 +30,15 @@ def _step_note(step: int) -> str:
 
 
 def _collect() -> Course:
-    from . import step1_structure, step2_efficiency, step3_augmentation
+    from . import ablation, beyond, step1_structure, step2_efficiency, step3_augmentation
 
     return Course(
         title="MNIST in three steps",
-        models=step1_structure.MODELS + step2_efficiency.MODELS + step3_augmentation.MODELS,
-        steps=DEFAULT_STEPS,
+        models=(step1_structure.MODELS + step2_efficiency.MODELS + step3_augmentation.MODELS
+                + beyond.MODELS),
+        steps={**DEFAULT_STEPS, beyond.BEYOND: BEYOND_TITLE},
+        beyond=beyond.BEYOND,
+        ablation=ablation.FINAL_ABLATION,
         final="s3_final",
         lean="s3_lean",
         step_notes={step: _step_note(step) for step in STEP_MODULES},

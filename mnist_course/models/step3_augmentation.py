@@ -4,8 +4,7 @@ The step-2 network is already under budget; what it lacks is training signal and
 calm finish. Small random rotations show it digits it has not seen; a one-cycle
 learning-rate schedule climbs fast, then anneals so the last epochs settle instead of
 bouncing. The final model tunes the regularisation to the new training and tests the
-network with batch-norm statistics recomputed for its current weights; a lean variant
-shows how far below the budget the same recipe still holds the bar.
+network with batch-norm statistics recomputed for its current weights.
 """
 
 from __future__ import annotations
@@ -29,6 +28,9 @@ from .blocks import (
 from .seeds import COURSE_SEEDS
 from .step2_efficiency import CAPACITY
 
+# The section after the assignment's three steps: weight averaging and the smaller networks
+# train with step 3's recipe, so they are defined here, and shown apart (see beyond.py).
+BEYOND = 4
 ROTATION = 7.0  # degrees: MNIST digits are written with about this much slant
 # L2 penalty per step, scaled by the learning rate (SGD). Every convolution it acts on is
 # followed by batch norm, so the size of its weights does not change what the layer
@@ -201,7 +203,7 @@ AVERAGE_DECAY = 0.999
 
 AVERAGED = CourseModel(
     id="s3_averaged",
-    step=3,
+    step=BEYOND,
     title="Averaged weights",
     target=(
         "Test an average of the recent weights instead of the last ones: after every step, "
@@ -240,7 +242,7 @@ LEAN_LAYERS = with_batch_norm((
 
 LEAN = CourseModel(
     id="s3_lean",
-    step=3,
+    step=BEYOND,
     title="Lean: under 6,000 parameters",
     target=(
         "Same recipe as the final model with narrower layers "
@@ -281,7 +283,7 @@ NARROW_LAYERS = with_widths(LEAN_LAYERS, {5: 10, 7: 12})
 
 NARROW = CourseModel(
     id="s3_narrow",
-    step=3,
+    step=BEYOND,
     title="Narrow: the lean layers, narrower at the end",
     target=(
         "The lean model with its last layers narrowed: after the pool, "
@@ -307,7 +309,7 @@ keeps these layers and changes only the schedule.{% endif %}
 
 SMALL = CourseModel(
     id="s3_small",
-    step=3,
+    step=BEYOND,
     title="Small: the narrow model's cycle an epoch shorter",
     target=(
         f"The narrow model with the one-cycle schedule ending after epoch {SHORT_CYCLE_EPOCHS} "
@@ -346,7 +348,7 @@ TINY_LAYERS = with_batch_norm((
 
 TINY = CourseModel(
     id="s3_tiny",
-    step=3,
+    step=BEYOND,
     title="Tiny: under 4,000 parameters",
     target=(
         "How small can the network go? The lean model's layers, narrowed again to stay under "
@@ -396,7 +398,7 @@ def separable(in_channels: int, out_channels: int) -> tuple[Conv, Conv]:
 
 DEPTHWISE = CourseModel(
     id="s3_depthwise",
-    step=3,
+    step=BEYOND,
     title="Depthwise-separable convolutions, under 4,000 parameters",
     target=(
         "Spend fewer than 4,000 parameters on width instead of full kernels: every 3x3 "
@@ -431,7 +433,7 @@ keeps these layers and changes only the schedule.{% endif %}
 
 SEPARABLE = CourseModel(
     id="s3_separable",
-    step=3,
+    step=BEYOND,
     title="Separable: the depthwise model's cycle an epoch shorter",
     target=(
         f"The depthwise-separable model with the one-cycle schedule ending after epoch "
@@ -461,7 +463,7 @@ Training accuracy ends at {{ seeds.final_train_mean|pct }} on average.
 
 IDENTITY_START = CourseModel(
     id="s3_identity",
-    step=3,
+    step=BEYOND,
     title="Identity start: the separable model's depthwise convolutions begin as the identity",
     target=(
         "The separable model's layers and recipe with one change to where training starts: "
@@ -498,5 +500,5 @@ on all {{ seeds.count|plural('seed') }}{% endif %}, so the Target's expectation 
 )
 
 
-MODELS = (AUGMENT, ONE_CYCLE, NO_DROPOUT, WEIGHT_DECAY_MODEL, FINAL, AVERAGED, LEAN, NARROW, SMALL,
-          TINY, DEPTHWISE, SEPARABLE, IDENTITY_START)
+MODELS = (AUGMENT, ONE_CYCLE, NO_DROPOUT, WEIGHT_DECAY_MODEL, FINAL)
+BEYOND_MODELS = (AVERAGED, LEAN, NARROW, SMALL, TINY, DEPTHWISE, SEPARABLE, IDENTITY_START)

@@ -37,7 +37,8 @@ from ..errors import ResultsError
 from ..results import load_metrics, metrics_path
 from ..summary import ACCURACY_BAR, LAST_EPOCHS, MAX_EPOCHS, PARAM_BUDGET
 from .format import Printed, md, recording
-from .render import Site, docs_path, model_page, render_pages, render_writeup, step_page
+from .paths import model_page, step_page
+from .render import Site, docs_path, render_pages, render_writeup
 
 MINUS = "\u2212"
 # The figures the pages print: a mean with its sd, an accuracy, a difference or spread in
@@ -726,7 +727,7 @@ def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
     final = runs.get(site.definition.final or "")
     allowed = _course_words(site)
     exempt = tuple({str(md(words)) for words in _authored(site) + _recorded_text(site)})
-    pages = {model_page(r.model): r.model for r in site.course}
+    pages = {model_page(site.definition, r.model): r.model for r in site.course}
     problems: list[str] = []
     for page in sorted(printed):
         path = docs_path(docs_dir, page)
@@ -740,7 +741,8 @@ def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
         if model is not None and model.id in runs:
             check_model_page(found, text, runs[model.id])
             check_step_chain(found, text, runs, titles)
-        if page in {step_page(s) for s in site.definition.steps} or page == "comparison.md":
+        overviews = {step_page(site.definition, s) for s in site.definition.steps}
+        if page in overviews or page == "comparison.md":
             check_models_table(found, text, runs, titles)
         if page == "index.md":
             check_home(found, text, final)

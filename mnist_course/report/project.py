@@ -18,9 +18,10 @@ from pathlib import Path
 from ..course import Course
 from .concepts import CONCEPTS, CONCEPTS_INDEX, concept_page
 from .material_notice import MKDOCS_YML_LINES
-from .render import Site, model_page, render_writeup, step_page
+from .paths import model_page, step_page, sweep_page
+from .render import Site, render_writeup
 from .site import WriteLog, write_if_changed
-from .sweeps import sweep_page
+from .solution import SOLUTION_PAGE
 from .try_it import TRY_IT_PAGE
 
 WRITEUP = "WRITEUP.md"
@@ -50,15 +51,17 @@ def _quoted(text: str) -> str:
 
 def nav_entries(course: Course) -> list[tuple[str, object]]:
     """The site's navigation: (title, page) or (section title, [entries])."""
-    nav: list[tuple[str, object]] = [("Home", "index.md")]
-    for step, name in course.steps.items():
+    nav: list[tuple[str, object]] = [("Home", "index.md"), ("The solution", SOLUTION_PAGE)]
+    for step in course.steps:
         models = course.step_models(step)
         if not models:
             continue
+        overview = step_page(course, step)
         sweeps = [("Design sweeps", sweep_page(course))] if course.sweeps and (
-            sweep_page(course) == step_page(step).replace("index.md", "sweep.md")) else []
-        nav.append((f"Step {step}: {name}", [(f"Step {step} overview", step_page(step))]
-                    + [(m.title, model_page(m)) for m in models] + sweeps))
+            sweep_page(course) == overview.replace("index.md", "sweep.md")) else []
+        label = "Overview" if step == course.beyond else f"Step {step} overview"
+        nav.append((course.heading(step), [(label, overview)]
+                    + [(m.title, model_page(course, m)) for m in models] + sweeps))
     if course.concepts:
         nav.append(("Concepts", [("Concepts overview", CONCEPTS_INDEX)]
                     + [(c.title, concept_page(c)) for c in CONCEPTS]))

@@ -13,11 +13,7 @@ from pathlib import Path
 
 from ..course import Course
 from ..sweep import Sweep, Verdict, sweep_table, sweep_verdict
-
-
-def sweep_page(course: Course) -> str:
-    """Where the page lives: beside the final model, in its step's folder."""
-    return f"step-{course.get(course.final).step}/sweep.md"
+from .paths import sweep_page
 
 
 @dataclass(frozen=True)
