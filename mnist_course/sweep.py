@@ -41,6 +41,8 @@ class Candidate:
     model: CourseModel  # what trains; its id names the candidate's runs
     base: str  # the course model or earlier candidate it changes
     change: str  # the one change, in words a reader follows
+    # For an ablation: the course model whose change this candidate leaves out.
+    undoes: str | None = None
 
     @property
     def id(self) -> str:
@@ -71,13 +73,14 @@ class Sweep:
 
 
 def candidate(base: CourseModel, id: str, change: str, *, based_on: str | None = None,
-              architecture: tuple | None = None, **recipe_changes) -> Candidate:
+              architecture: tuple | None = None, undoes: str | None = None,
+              **recipe_changes) -> Candidate:
     """``base`` with its layers replaced and/or recipe fields changed, as a candidate."""
     model = dataclasses.replace(
         base, id=id, title=change, target=(change,), previous=based_on or base.id,
         architecture=architecture if architecture is not None else base.architecture,
         recipe=dataclasses.replace(base.recipe, **recipe_changes), analysis="")
-    return Candidate(model=model, base=based_on or base.id, change=change)
+    return Candidate(model=model, base=based_on or base.id, change=change, undoes=undoes)
 
 
 def sweep_results_dir(results_dir: Path) -> Path:

@@ -178,7 +178,12 @@ def plural(value: int, noun: str) -> str:
     return f"{value} {noun}{'' if value == 1 else 's'}"
 
 
-FILTERS.update(points=points, plural=plural)
+def truncate_at(text: str, marker: str) -> str:
+    """The text before ``marker`` ("rotation (the images as they are)" -> "rotation")."""
+    return str(text).split(marker, 1)[0]
+
+
+FILTERS.update(points=points, plural=plural, truncate_at=truncate_at)
 
 
 # Comparisons in prose: two values that print the same are one value, "unchanged at", never

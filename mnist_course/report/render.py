@@ -44,6 +44,7 @@ from ..summary import (
     run_passes,
     summarize_seeds,
 )
+from .ablation import AblationView, chain_to_final
 from .changes import model_changes
 from .concepts import (
     CONCEPT_GLOBALS,
@@ -174,6 +175,7 @@ class Site:
     sweeps: list[SweepView] = field(default_factory=list)  # the course's design sweeps
     preview: Preview | None = None  # quick-preview runs (fewer epochs, a subset)
     try_it: TryItData | None = None  # the "Try it" page's models, once exported
+    ablation: AblationView | None = None  # the final model's, for its step's overview
 
     def by_id(self, model_id: str | None) -> ModelResults | None:
         return next((r for r in self.course if r.model.id == model_id), None)
@@ -222,12 +224,7 @@ def step_chain(site: Site, results: ModelResults) -> dict[str, Any] | None:
     compared on the seeds every one of them ran."""
     if results.model.id != site.definition.final:
         return None
-    chain, current = [], results
-    while current is not None:
-        chain.insert(0, current)
-        if current.model.step != results.model.step:
-            break  # the last model of the step before: the baseline
-        current = site.by_id(current.model.previous)
+    chain = chain_to_final(site.course, results)
     if len(chain) < 2 or not all(r.trained for r in chain):
         return None
     shared = set.intersection(*({r["seed"] for r in c.records} for c in chain))
@@ -376,7 +373,8 @@ def render_pages(site: Site, printed: dict[str, list[Printed]] | None = None) ->
     for step in sorted(steps):
         add(step_page(site.definition, step), lambda step=step: _render(
             env, site, "step.md.j2", step_page(site.definition, step), "*/seed-*/metrics.json",
-            step=step,
+            step=step, ablation=site.ablation if site.ablation and site.ablation.step == step
+            else None,
             title=steps[step], body=site.definition.step_notes.get(step, ""),
             rows=[model_row(r) for r in site.step_models(step)]))
         for results in site.step_models(step):

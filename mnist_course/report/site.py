@@ -17,6 +17,7 @@ from ..course import Course
 from ..results import BUILDS_FILE, atomic_write_bytes, dump_json, read_builds
 from ..runs import Preview, RunStore
 from ..sourced import sourced_json
+from .ablation import ablation_view
 from .colab import COLAB_NOTEBOOK, notebook_text, repository_of, training_notebook
 from .concepts import load_concept_data
 from .course import ModelResults, load_results
@@ -158,6 +159,7 @@ def load_site(definition: Course, results_dir: Path, docs_dir: Path,
                                                Path(docs_dir)),
                 sweeps=sweep_views(definition, Path(results_dir),
                                    {r.model.id: r.summary.params for r in course if r.trained}),
+                ablation=ablation_view(definition, course, Path(results_dir)),
                 preview=preview)
 
 
