@@ -63,6 +63,9 @@ class Sweep:
     # than this, and/or the seeds' last-5 means averaging at least this (percent).
     parameter_limit: int | None = None
     mean_goal: float | None = None
+    # The levers its candidates pull, each explained in a line: (name, what it does and why
+    # it might help), for a reader who has not met it.
+    levers: tuple[tuple[str, str], ...] = ()
 
     def get(self, candidate_id: str) -> Candidate:
         for candidate in self.candidates:

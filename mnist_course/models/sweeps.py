@@ -39,6 +39,30 @@ def peak_words(base) -> str:
     return f"a one-cycle peak of {PEAK_LR:g} instead of {base.recipe.lr:g}"
 
 
+AVERAGING_LEVER = ("weight averaging", (
+    f"test an exponential moving average of the weights instead of the last ones; with decay "
+    f"{AVERAGE_DECAY:g} each step moves it {1 - AVERAGE_DECAY:.1%} of the way to the current "
+    "weights, so it remembers roughly the last 1 / (1 − decay) steps and smooths their "
+    "step-to-step jitter"))
+TRAINING_LEVERS = (
+    AVERAGING_LEVER,
+    ("label smoothing", (
+        f"the target gives {1 - SMOOTHING:g} to the true digit and {SMOOTHING:g} spread over the "
+        "other nine, so the loss stops rewarding ever more confident scores")),
+    ("batch 64", "twice as many optimizer steps per epoch, each noisier, on the same images"),
+    ("translation and scale", "more kinds of variation in the training images beside the "
+     "rotation: a small shift, or a small zoom"),
+    ("a higher peak", "larger steps in the middle of the one-cycle, while the network is "
+     "still far from where it ends"),
+    ("Adam", (
+        f"a step size per weight from running averages of the gradient and of its square; "
+        f"beta1 {ADAM['beta1']:g} remembers about the last {1 / (1 - ADAM['beta1']):.0f} "
+        f"gradients, beta2 {ADAM['beta2']:g} about the last {1 / (1 - ADAM['beta2']):.0f} "
+        "squares, short memories that follow a fast schedule")),
+    ("the full cycle", "the one-cycle anneals until the last epoch instead of ending early "
+     "and holding its final learning rate"),
+)
+
 # The under-4,000 sweeps' goal: fewer than this many parameters.
 PARAMETER_LIMIT = 4000
 # The averaging sweep's goal: the five seeds' last-5 means averaging at least this (percent).
@@ -58,6 +82,8 @@ UNDER_4000 = Sweep(
     # The separable model's weakest seeds first: 1 (it missed), then 0, 3.
     seed_order=(1, 0, 3, 2, 4),
     parameter_limit=PARAMETER_LIMIT,
+    levers=(*TRAINING_LEVERS, ("a 5x5 first layer", "the first convolution sees a 5x5 patch "
+                               "instead of 3x3, more of each stroke at once")),
     candidates=(
         SEP_AVERAGED,
         candidate(SEPARABLE, "sep_smoothing", f"label smoothing {SMOOTHING:g}",
@@ -88,6 +114,7 @@ MEAN_99_60 = Sweep(
     seed_order=(1, 0, 3, 2, 4),
     stop_at_first_failure=False,
     mean_goal=MEAN_GOAL,
+    levers=TRAINING_LEVERS,
     candidates=(
         candidate(FINAL, "final_averaged", f"weights averaged (decay {AVERAGE_DECAY:g})",
                   ema_decay=AVERAGE_DECAY),
@@ -240,6 +267,23 @@ NETWORK_LEVERS = Sweep(
           "(the same channels added to every 1x1 convolution there, the rest to the last)."),
     seed_order=(1, 0, 3, 2, 4),
     parameter_limit=PARAMETER_LIMIT,
+    levers=(
+        ("shift-only batch norm", "batch norm keeps its shift but not its scale: one "
+         "parameter per channel instead of two; the next convolution can scale instead"),
+        ("a linear depthwise convolution", "without its ReLU and batch-norm parameters, a "
+         "depthwise convolution and the 1x1 after it are one linear map, so nothing is lost"),
+        ("factorised kernels", "a 3x1 then a 1x3 convolution cover the same 3x3 window with "
+         "6 weights instead of 9, if the pattern is separable"),
+        ("shared weights", "a block applies another block's weights again, with its own "
+         "batch norm: depth without parameters"),
+        ("an identity start", "a depthwise kernel starts as the identity (a 1 at its centre) "
+         "plus noise, so at first each block passes its input on and learns a change to it"),
+        ("a strided convolution", "a stride-2 convolution halves the map in place of the "
+         "max-pool, and learns how"),
+        ("channels past the pool", "a convolution before the pool costs four times the "
+         "compute of one after it but the same parameters; fewer channels early leave "
+         "parameters for later"),
+    ),
     candidates=(
         _lever("sep_bn_shift", "batch norm's scale fixed at 1, only its shift trained",
                SHIFT_ONLY),

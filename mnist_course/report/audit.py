@@ -39,6 +39,7 @@ from ..summary import ACCURACY_BAR, LAST_EPOCHS, MAX_EPOCHS, PARAM_BUDGET
 from .format import Printed, md, recording
 from .paths import model_page, step_page
 from .render import Site, docs_path, render_pages, render_writeup
+from .sweeps import goal_name
 
 MINUS = "\u2212"
 # The figures the pages print: a mean with its sd, an accuracy, a difference or spread in
@@ -599,6 +600,12 @@ _OPERATIONS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b,
                "neg": lambda a: -a, "abs": abs, "round2": lambda a: round(a, 2)}
 
 
+def sweep_goals(site: Site) -> dict[str, float]:
+    """Each design sweep's goal on the mean, under the name its page's figures cite."""
+    return {goal_name(sweep): sweep.mean_goal for sweep in site.definition.sweeps
+            if sweep.mean_goal is not None}
+
+
 class Unsourced(Exception):
     """A source the audit cannot follow back to a stored file or a named constant."""
 
@@ -606,9 +613,12 @@ class Unsourced(Exception):
 class Recompute:
     """The value of a source, read from the results folder's JSON files here."""
 
-    def __init__(self, results_dir: Path):
+    def __init__(self, results_dir: Path, goals: dict[str, float] | None = None):
         self.results_dir = Path(results_dir)
         self._files: dict[str, object] = {}
+        # The design sweeps' goals, by the names their views give them (see sweep_goal):
+        # definitions like the bar, read from the course rather than from runs.
+        self.goals = goals or {}
 
     def file(self, name: str) -> object:
         if name not in self._files:
@@ -630,6 +640,8 @@ class Recompute:
         kind, *rest = source
         if kind == "constant" and rest[0] in _CONSTANTS:
             return _CONSTANTS[rest[0]]
+        if kind == "constant" and rest[0] in self.goals:
+            return self.goals[rest[0]]
         if kind == "literal":
             return rest[0]
         if kind == "json":
@@ -721,7 +733,7 @@ def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
     ``results_dir``, one line each naming the page and the figure; empty when none."""
     printed: dict[str, list[Printed]] = {}
     render_pages(site, printed)
-    recompute = Recompute(results_dir)
+    recompute = Recompute(results_dir, sweep_goals(site))
     runs = read_runs(site, results_dir)
     titles = {r.model.id: r.model.title for r in site.course}
     final = runs.get(site.definition.final or "")
@@ -770,7 +782,7 @@ def audit_writeup(site: Site, results_dir: Path, path: Path, files_dir: str) -> 
     except OSError:
         return [f"{path.name}: the write-up was not written"]
     found = Findings(path.name)
-    check_printed(found, text, printed, Recompute(results_dir))
+    check_printed(found, text, printed, Recompute(results_dir, sweep_goals(site)))
     exempt = tuple({str(md(words)) for words in _authored(site) + _recorded_text(site)})
     check_prose(found, _without_code(text), exempt)
     flagged = {line for line, _ in found.problems}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..course import Course
+from ..sourced import constant
 from ..sweep import Sweep, Verdict, sweep_table, sweep_verdict
 from .paths import sweep_page
 
@@ -47,11 +48,36 @@ class CandidateRow:
         return {"not run": "not run yet", "done": "done"}.get(state, state)
 
 
+def goal_name(sweep: Sweep) -> str:
+    """The name a sweep's mean goal carries as a source (the audit reads it back)."""
+    return f"{sweep.id}.mean_goal"
+
+
 @dataclass(frozen=True)
 class SweepView:
     sweep: Sweep
     rows: list[CandidateRow]
     verdict: Verdict
+
+    @property
+    def ranking(self) -> list[CandidateRow]:
+        """The candidates that will run no more seeds, best first: for a goal on the mean,
+        those run on every seed by their mean of the means; otherwise by seeds passing,
+        then by seeds run (one passing seed is less evidence than five), then by the
+        lowest last-5 epoch. A candidate still running is not ranked."""
+        done = [row for row in self.rows if row.runs and row.row["state"] not in
+                ("running", "not run")]
+        if self.sweep.mean_goal is not None:
+            complete = [row for row in done if row.runs == len(self.sweep.seed_order)]
+            return sorted(complete, key=lambda row: -row.row["mean_of_means"])
+        return sorted(done, key=lambda row: (-row.row["passing"], -row.runs,
+                                             -min(s["lowest"] for s in row.row["seeds"])))
+
+    @property
+    def mean_goal(self) -> float | None:
+        """The goal on the mean, carrying its source, so a gap to it is a sourced figure."""
+        goal = self.sweep.mean_goal
+        return None if goal is None else constant(goal, goal_name(self.sweep))
 
     def row(self, candidate_id: str) -> CandidateRow:
         return next(row for row in self.rows if row.row["id"] == candidate_id)
@@ -90,4 +116,5 @@ def sweep_views(course: Course, results_dir: Path, base_params: dict[str, int] |
     return [sweep_view(results_dir, sweep, course, base_params) for sweep in course.sweeps]
 
 
-__all__ = ["CandidateRow", "SeedCell", "SweepView", "sweep_page", "sweep_view", "sweep_views"]
+__all__ = ["CandidateRow", "SeedCell", "SweepView", "goal_name", "sweep_page", "sweep_view",
+           "sweep_views"]
