@@ -93,6 +93,8 @@ def ablation_view(definition: Course, course: list[ModelResults], results_dir: P
             compare_seeds(summary, start, ("this model", "the chain's start"))
             if start is not None else None))
         start = start or summary
+    if any(key in waiting for key in titles):
+        built_up = []  # a chain with a gap would start or step from the wrong model
     left_out = [AblationRow(candidate.change, None, on_shared(candidate.id),
                             compare_seeds(on_shared(candidate.id), final_summary, names),
                             undoes=candidate.undoes)
