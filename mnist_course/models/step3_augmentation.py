@@ -194,6 +194,10 @@ Across all {{ seeds.count|plural('seed') }} of this model the mean of the last f
 {% if seeds.all_pass %}Every seed meets every requirement with {{ m.params|count }} parameters: this is the
 model that solves the assignment.{% else %}{{ seeds.failing|length }} of {{ seeds.count|plural('seed') }} miss a requirement
 ({{ seeds.failing|join(', ') }}), so the assignment is not met on every seed yet.{% endif %}
+{% if compare_current.first_test_mean - compare_previous.first_test_mean > compare.noise %}Where the recomputed statistics show most is the first epoch: after it the test accuracy
+averages {{ compare_current.first_test_mean|against(compare_previous.first_test_mean) }} with the running averages. Early in training
+the weights move fast and the running averages, which follow the last batches, lag behind
+them; by the last epochs the weights have settled and the two almost agree.{% endif %}
 """,
 )
 
