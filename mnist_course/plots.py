@@ -62,7 +62,8 @@ SERIES_DASHES = ("-", "--", ":")
 # are split over several panels of at most this many.
 MAX_SERIES = 6
 # One colour per course step, on every figure.
-STEP_COLOURS = {1: "#0072B2", 2: "#E69F00", 3: "#009E73"}
+# Okabe-Ito colours, told apart by colour-blind readers; 4: a section after the three steps.
+STEP_COLOURS = {1: "#0072B2", 2: "#E69F00", 3: "#009E73", 4: "#CC79A7"}
 OTHER_COLOUR = "#555555"  # a model whose step is unknown
 TRAIN_COLOUR = "#E69F00"
 TEST_COLOUR = "#0072B2"
@@ -420,8 +421,9 @@ def _step_of(model_id: str, runs: list[dict], steps: dict[str, int]) -> int | No
     return steps.get(model_id, runs[0].get("step"))
 
 
-def _step_label(step: int | None, step_names: dict[int, str]) -> str:
-    return f"step {step}: {step_names[step]}" if step in step_names else "other"
+def _step_label(step: int | None, step_headings: dict[int, str]) -> str:
+    """A step as the pages head it ("Step 2: Make it efficient"), "other" if unknown."""
+    return step_headings.get(step, "other")
 
 
 DODGE_PT = 7.0  # how far apart side by side markers of one parameter count are, in points

@@ -83,9 +83,9 @@ def make_figures(definition: Course, course: list[ModelResults], docs_dir: Path,
                for r in course if r.trained}
     steps = {r.model.id: r.model.step for r in course}
     jobs = {model_id: (figure_key(records), records) for model_id, records in trained.items()}
+    headings = {step: definition.heading(step) for step in definition.steps}
     if trained:
-        jobs["course"] = (figure_key(trained, steps, definition.steps, definition.final),
-                          None)
+        jobs["course"] = (figure_key(trained, steps, headings, definition.final), None)
     figures: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="mnist-course-figures-") as scratch:
         for folder, (key, records) in jobs.items():
@@ -100,8 +100,7 @@ def make_figures(definition: Course, course: list[ModelResults], docs_dir: Path,
 
             out = Path(scratch) / folder
             produced = (plots.model_figures(records, out) if records is not None else
-                        plots.course_figures(trained, steps, definition.steps,
-                                             definition.final, out))
+                        plots.course_figures(trained, steps, headings, definition.final, out))
             figures[folder] = _copy_figures(produced, docs_dir, folder, log)
             # A figure drawn last time but not now (a constant-rate run has no LR plot)
             # would linger unlinked in docs/: remove it.
