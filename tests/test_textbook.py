@@ -98,7 +98,7 @@ def test_each_block_folds_in_the_layers_after_its_operation():
     assert blocks[0].then == ("batch norm", "ReLU")
     assert blocks[0].params == 72 + 16
     assert (blocks[1].channels, blocks[1].size, blocks[1].receptive_field) == (8, 13, 4)
-    assert sum(b.params for b in blocks) == sum(l["params"] for l in ARCHITECTURE["layers"])
+    assert sum(b.params for b in blocks) == sum(layer["params"] for layer in ARCHITECTURE["layers"])
 
 
 def test_an_architecture_without_its_tables_draws_no_blocks():
