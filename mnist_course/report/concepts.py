@@ -235,6 +235,7 @@ def worked_parameters(model: CourseModel, architecture: dict[str, Any]
             worked.append({**row, "what": "conv", "kernel": k, "c_in": inputs, "c_out": out,
                            "weights": weights, "bias": bias, "computed": weights + bias,
                            "batch_norm": spec.batch_norm, "depthwise": spec.depthwise,
+                           "relu": spec.relu,
                            "transition": k == 1 and spec.relu,
                            "agrees": weights + bias == row["params"]})
             channels = out
