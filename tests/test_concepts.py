@@ -163,20 +163,6 @@ def test_the_weight_average_warm_up_is_the_engines():
     assert training_steps(get_model("s3_averaged")) == 469  # 60,000 images, batches of 128
 
 
-def test_the_engine_averages_with_the_shared_warm_up():
-    from torch import nn
-
-    from mnist_course.engine import WeightAverage
-
-    model = nn.Linear(1, 1, bias=False)
-    nn.init.zeros_(model.weight)
-    average = WeightAverage(model, 0.999)
-    with torch.no_grad():
-        model.weight.fill_(1.0)
-    average.update(model)  # 0 -> 1 with decay 2/11: the average moves 9/11 of the way
-    assert average.network.weight.item() == pytest.approx(1 - averaging_decay(0.999, 1))
-
-
 def test_separable_pairs_count_and_see_what_full_convolutions_would():
     model = dataclasses.replace(get_model(FINAL_MODEL_ID), architecture=(
         Conv(4, batch_norm=True), Conv(4, depthwise=True, batch_norm=True),
