@@ -181,6 +181,13 @@ class Recipe:
 
 
 
+def averaging_decay(decay: float, updates: int) -> float:
+    """The decay of the weight average's ``updates``-th update (``Recipe.ema_decay``): the
+    warm-up (1 + n) / (10 + n) until it reaches ``decay``. The engine averages with it and
+    the Concepts page works it out, so the two cannot drift apart."""
+    return min(decay, (1 + updates) / (10 + updates))
+
+
 # Recipe fields added after the first course runs, with the value that reproduces the
 # behaviour from before they existed. At that value they stay out of the cache key, so
 # adding an option does not make every stored run look stale.

@@ -17,13 +17,20 @@ from report_fixtures import REPO, copy_rendered_docs, render, write_fixture_resu
 from mnist_course.concept_store import check_model, concepts_path, recalibration_key
 from mnist_course.models import COURSE, FINAL_MODEL_ID, get_model
 from mnist_course.models.blocks import Conv, GlobalAvgPool, MaxPool
+from mnist_course.recipe import averaging_decay
 from mnist_course.report.concepts import (
     CONCEPTS,
+    averaging_schedule,
     concept_page,
+    concepts_of_change,
     concepts_used,
+    field_before_pooling,
     introduced_by,
+    paired_seeds,
     recalibration_summary,
     removed_by,
+    separable_blocks,
+    training_steps,
     worked_parameters,
     worked_receptive_field,
 )
@@ -112,6 +119,120 @@ def test_ideas_are_read_from_layers_and_recipe():
     assert "transition" not in slugs(plain)
 
 
+def changed(model_id: str) -> set[str]:
+    model = get_model(model_id)
+    return {c.slug for c in concepts_of_change(
+        model, get_model(model.previous) if model.previous else None)}
+
+
+def test_a_model_page_links_the_ideas_its_change_touches():
+    # the first model has nothing to change: it is built from every idea it uses
+    assert changed("s1_skeleton") == slugs(get_model("s1_skeleton"))
+    # a change of the recipe alone touches its one idea
+    assert changed("s3_augment") == {"augmentation"}
+    assert changed("s3_final") == {"bn-recalibration"}
+    assert changed("s3_averaged") == {"weight-averaging"}
+    assert changed("s3_separable") == {"one-cycle"}  # only the cycle's length changed
+    # an idea dropped is a change too
+    assert changed("s3_no_dropout") == {"dropout"}
+    # narrower layers change the parameters, not the receptive field
+    assert changed("s3_lean") == {"parameters"}
+    # separable pairs: 1x1 convolutions added, the same 3x3 windows, so the field is
+    # untouched; batch norm stays as it was on every layer
+    depthwise = changed("s3_depthwise")
+    assert {"depthwise-separable", "parameters", "transition"} <= depthwise
+    assert not depthwise & {"receptive-field", "batch-norm", "one-cycle"}
+    # the identity start changes how the depthwise convolutions begin
+    assert changed("s3_identity") == {"depthwise-separable"}
+    # no step-3 page links every idea it uses any more
+    step3 = [m for m in COURSE if m.step == 3]
+    assert all(len(changed(m.id)) < len(slugs(m)) for m in step3)
+
+
+def test_the_weight_average_warm_up_is_the_engines():
+    assert averaging_decay(0.999, 1) == pytest.approx(2 / 11)
+    assert averaging_decay(0.5, 100) == 0.5
+    schedule = averaging_schedule(0.999, 469, 15)
+    assert schedule["first"] == pytest.approx(2 / 11)
+    # (1 + n) / (10 + n) >= 0.999 first at n = 8990, past the 15 x 469 = 7035 updates
+    assert schedule["reached_at"] == 8990 and not schedule["reached"]
+    assert averaging_decay(0.999, 8989) < 0.999 <= averaging_decay(0.999, 8990)
+    assert schedule["last"] == pytest.approx(7036 / 7045)
+    assert schedule["last_span"] == pytest.approx(7045 / 9)  # (10 + n) / 9
+    short = averaging_schedule(0.9, 469, 1)
+    assert short["reached_at"] == 80 and short["reached"] and short["last"] == 0.9
+    assert training_steps(get_model("s3_averaged")) == 469  # 60,000 images, batches of 128
+
+
+def test_separable_pairs_count_and_see_what_full_convolutions_would():
+    model = dataclasses.replace(get_model(FINAL_MODEL_ID), architecture=(
+        Conv(4, batch_norm=True), Conv(4, depthwise=True, batch_norm=True),
+        Conv(6, kernel=1, batch_norm=True), GlobalAvgPool(), Conv(10, kernel=1, relu=False)))
+    rf = [{"name": name, "kind": kind, "kernel": k, "stride": 1, "padding": 0, "dilation": 1,
+           "size_in": s, "size_out": s - k + 1, "jump_in": 1, "jump_out": 1, "rf_in": f,
+           "rf_out": f + k - 1}
+          for name, kind, k, s, f in (("c1", "Conv2d", 3, 28, 1), ("c2", "Conv2d", 3, 26, 3),
+                                      ("c3", "Conv2d", 1, 24, 5),
+                                      ("gap", "AdaptiveAvgPool2d", 24, 24, 5),
+                                      ("c4", "Conv2d", 1, 1, 28))]
+    layers = [{"name": "c1", "kind": "Conv2d", "output_shape": [4, 26, 26], "params": 36},
+              {"name": "b1", "kind": "BatchNorm2d", "output_shape": [4, 26, 26], "params": 8},
+              {"name": "c2", "kind": "Conv2d", "output_shape": [4, 24, 24], "params": 36},
+              {"name": "b2", "kind": "BatchNorm2d", "output_shape": [4, 24, 24], "params": 8},
+              {"name": "c3", "kind": "Conv2d", "output_shape": [6, 24, 24], "params": 24},
+              {"name": "b3", "kind": "BatchNorm2d", "output_shape": [6, 24, 24], "params": 12},
+              {"name": "c4", "kind": "Conv2d", "output_shape": [10, 1, 1], "params": 70}]
+    architecture = {"receptive_field": rf, "layers": layers}
+    (block,) = separable_blocks(model, architecture)
+    assert (block["c"], block["c_out"], block["kernel"]) == (4, 6, 3)
+    assert (block["depthwise_weights"], block["pointwise_weights"]) == (36, 24)  # 9*4, 4*6
+    assert (block["separable"], block["full"]) == (60, 216)  # 9*4*6
+    assert block["share"] == pytest.approx(100 * (1 / 6 + 1 / 9))
+    assert (block["field_in"], block["field_depthwise"], block["field_out"]) == (3, 5, 5)
+    assert block["agrees"]
+    assert field_before_pooling(architecture) == 5
+    layers[2]["params"] = 35  # a stored count the formula does not give is flagged
+    assert not separable_blocks(model, architecture)[0]["agrees"]
+
+
+def test_the_course_separable_pairs_keep_the_tiny_models_field():
+    architecture = stored_architecture("s3_depthwise")
+    blocks = separable_blocks(get_model("s3_depthwise"), architecture)
+    assert blocks and all(b["agrees"] and b["field_out"] == b["field_depthwise"]
+                          for b in blocks)
+    assert field_before_pooling(architecture) == field_before_pooling(
+        stored_architecture("s3_tiny"))
+
+
+def test_paired_seeds_are_the_shared_ones_from_unrounded_means():
+    course = {r.model.id: r for r in load_results(COURSE, STORED)}
+    averaged, final = course["s3_averaged"], course["s3_final"]
+    if not (averaged.trained and final.trained):
+        pytest.skip("the averaged and final models are not both stored")
+    rows = paired_seeds(averaged, final)
+    shared = {r["seed"] for r in averaged.records} & {r["seed"] for r in final.records}
+    assert [row["seed"] for row in rows] == sorted(shared)
+    for row in rows:
+        assert row["difference"] == pytest.approx(row["current"] - row["previous"])
+        assert row["current_spread"] >= 0 and row["previous_spread"] >= 0
+
+
+def test_the_optimizer_decays_batch_norm_and_the_classifier_too():
+    """The weight-decay page says the decay reaches batch norm's scale and shift and the
+    classifier's bias: the engine hands every trained parameter to one decayed group."""
+    from mnist_course.engine import make_optimizer
+
+    model = get_model(FINAL_MODEL_ID)
+    network = model.network()
+    optimizer = make_optimizer(network, model.recipe)
+    assert model.recipe.weight_decay > 0
+    decayed = {id(p) for group in optimizer.param_groups if group["weight_decay"]
+               == model.recipe.weight_decay for p in group["params"]}
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(id(m.weight) in decayed and id(m.bias) in decayed for m in norms)
+    assert decayed == {id(p) for p in network.parameters()}
+
+
 def test_the_nav_lists_every_idea_under_its_own_title():
     nav = read_mkdocs_yml(REPO / "mkdocs.yml")["nav"]
     section = next(item["Concepts"] for item in nav if isinstance(item, dict)
@@ -126,7 +247,9 @@ def test_each_idea_is_introduced_where_the_course_adds_it():
     expected = {"batch-norm": ("s2_batchnorm", "s1_lightest"),
                 "dropout": ("s2_dropout", "s2_batchnorm"),
                 "augmentation": ("s3_augment", "s2_capacity"),
-                "one-cycle": ("s3_onecycle", "s3_augment")}
+                "one-cycle": ("s3_onecycle", "s3_augment"),
+                "weight-averaging": ("s3_averaged", "s3_final"),
+                "depthwise-separable": ("s3_depthwise", "s3_tiny")}
     for slug, ids in expected.items():
         current, previous = introduced_by(CONCEPT_BY_SLUG[slug], course)
         assert (current.model.id, previous.model.id) == ids, slug
@@ -174,9 +297,11 @@ def test_model_pages_and_concept_pages_link_both_ways(docs):
     for model in COURSE:
         page = model_page(COURSE, model)
         text = (docs / page).read_text(encoding="utf-8")
+        previous = get_model(model.previous) if model.previous else None
+        changed = concepts_of_change(model, previous)
         for concept in CONCEPTS:
             link = f"]({relative(page, concept_page(concept))})"
-            assert (link in text) == concept.uses(model), (model.id, concept.slug)
+            assert (link in text) == (concept in changed), (model.id, concept.slug)
     for concept in CONCEPTS:
         page = concept_page(concept)
         text = (docs / page).read_text(encoding="utf-8")
@@ -264,6 +389,16 @@ def test_no_generated_page_leaves_a_dollar_outside_code(docs):
         html = md.reset().convert(path.read_text(encoding="utf-8"))
         prose = re.sub(r"<(code|pre)>.*?</\1>", "", html, flags=re.DOTALL)
         assert "$" not in prose, path
+
+
+def test_no_formula_leaves_a_latex_command_in_its_mathml(docs):
+    """A command the converter does not know (``\\Big\\lVert``) passes through as text
+    inside the MathML; the reader would see the backslash."""
+    md = markdown.Markdown(extensions=["mnist_course.report.mathml", "tables"])
+    for path in [*docs.glob("concepts/*.md"), *(REPO / "docs" / "concepts").glob("*.md")]:
+        html = md.reset().convert(path.read_text(encoding="utf-8"))
+        for formula in re.findall(r"<math.*?</math>", html, flags=re.DOTALL):
+            assert "\\" not in formula, (path.name, formula[:200])
 
 
 # ----------------------------------------------------------------------------------------

@@ -327,3 +327,15 @@ def test_analyses_read_right_for_either_outcome(model_id, level):
         assert expectation_met == (level > 99.40), text
     if level < 99.40:
         assert "misses the bar on all" in text or "held on" in text or "lowest" in text
+
+
+def test_the_reproduce_page_names_the_folder_that_holds_mnist_raw(fixture_site):
+    """The data option names the folder holding MNIST/raw/, not MNIST/ itself: the example
+    must be a value a reader can paste."""
+    from mnist_course.mnist_files import resolve_data_dir
+
+    text = (fixture_site["docs"] / "reproduce.md").read_text(encoding="utf-8")
+    value = re.search(r"export MNIST_COURSE_DATA=(\S+)", text).group(1)
+    assert Path(value).name not in ("MNIST", "raw", "..")
+    raw = resolve_data_dir(value) / "MNIST" / "raw"
+    assert f"{raw.as_posix()}/" in text
