@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -534,7 +535,9 @@ def _classifier_params(results_dir: Path, model_id: str) -> int | None:
 
 
 def _mean_of(values: list[float]) -> float:
-    return sum(values) / len(values)
+    # An exact sum (math.fsum), as statistics.fmean takes it: a plain sum's last-bit error
+    # can land a mean such as 99.185 on the other side of a rounding tie than the page's.
+    return math.fsum(values) / len(values)
 
 
 def _sample_sd(values: list[float]) -> float:
