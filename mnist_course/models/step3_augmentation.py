@@ -25,7 +25,7 @@ from .blocks import (
     with_dropout,
     with_widths,
 )
-from .seeds import COURSE_SEEDS
+from .seeds import COURSE_SEEDS, THREE_SEEDS
 from .step2_efficiency import CAPACITY
 
 # The section after the assignment's three steps: weight averaging and the smaller networks
@@ -424,7 +424,7 @@ DEPTHWISE = CourseModel(
     )),
     recipe=TINY.recipe,
     previous="s3_tiny",
-    seeds=COURSE_SEEDS,
+    seeds=THREE_SEEDS,
     analysis="""
 With {{ m.params|count }} parameters, {{ (m.params - prev.params)|count }} more than the tiny model, the
 last five epochs average {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }}, against the tiny model:
