@@ -152,15 +152,16 @@ def r2(value: float) -> float:
 
 
 def noise_words(comparison) -> str:
-    """How a difference of means stands against the seeds' own spread: one phrase, no
-    parenthesis (it often stands inside one), naming whose seeds the spread is."""
+    """How a difference of means stands against the seeds' own spread: one short phrase, no
+    parenthesis (it often stands inside one), naming whose seeds the spread is. The page
+    explains run-to-run noise once, beside the model's own spread; this only refers to it."""
     spread = points(comparison.noise)
     if not comparison.noise_known:
-        return "measured on one seed, so how much of it is run-to-run noise is unknown"
+        return "measured on one seed, so the noise is unknown"
     whose = getattr(comparison, "noise_of", "") or "one model's seeds"
     if comparison.within_noise:
-        return f"within run-to-run noise: {whose} land up to {spread} apart"
-    return f"more than the run-to-run noise: {whose} land at most {spread} apart"
+        return f"within the noise: {whose} span {spread}"
+    return f"more than the noise: {whose} span {spread}"
 
 
 FILTERS.update(r2=r2, noise_words=noise_words)
