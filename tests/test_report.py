@@ -374,3 +374,19 @@ def test_analyses_read_right_for_either_outcome(model_id, level):
         assert any(words in text for words in (
             "misses the bar on all", "held on", "lowest", "weakest", "keeps the bar",
             "keep the bar")), text
+
+
+def test_the_write_up_explains_noise_once_and_defines_train_accuracy_in_every_section():
+    """WRITEUP.md is one page of many model sections: run-to-run noise is explained in the
+    first section that has several seeds, and train accuracy is defined in each section."""
+    from mnist_course.report.render import render_writeup
+    from mnist_course.report.site import load_site
+
+    repo = Path(__file__).resolve().parent.parent
+    site = load_site(COURSE, repo / "results", repo / "docs")
+    text = render_writeup(site, "WRITEUP_files")
+    assert text.count("*run-to-run noise*") == 1
+    trained = sum(1 for results in site.course if results.trained)
+    assert text.count("Train accuracy is the share of training images") == trained
+    model_page_text = (repo / "docs" / model_page(get_model("s2_gap"))).read_text()
+    assert model_page_text.count("*run-to-run noise*") == 1

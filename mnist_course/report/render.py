@@ -368,7 +368,8 @@ def _globals(site: Site) -> dict[str, Any]:
         "median_seconds": median_seconds, "busy_seeds": busy_seeds,
         "lowest_last": lowest_last, "mean_last": mean_last,
         "missing_seeds": missing_seeds, "compute_capability": compute_capability,
-        "longest_backticks": longest_backticks, "sweep_page": sweep_page, **CONCEPT_GLOBALS,
+        "longest_backticks": longest_backticks, "sweep_page": sweep_page,
+        "explain_noise": True, **CONCEPT_GLOBALS,
     }
 
 
@@ -525,9 +526,13 @@ def render_writeup(site: Site, files_dir: str) -> str:
                "page": "WRITEUP.md"}
     body = env.get_template("_model_body.md.j2")
     sections: dict[int, list[Markup]] = {}
+    explained = False  # run-to-run noise is explained once, in the first section with seeds
     for step in site.definition.steps:
         for results in site.step_models(step):
-            text = body.render(**context, **model_context(site, results))
+            several = results.trained and results.seeds_summary.count > 1
+            text = body.render(**{**context, "explain_noise": several and not explained},
+                               **model_context(site, results))
+            explained = explained or several
             text = re.sub(r"\n{3,}", "\n\n", text).strip()
             sections.setdefault(step, []).append(Markup(shift_headings(text, 2)))
     text = env.get_template("writeup.md.j2").render(
