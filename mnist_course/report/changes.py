@@ -1,4 +1,8 @@
-"""What changed from one model to the next: layer lines and recipe fields, diffed."""
+"""What changed from one model to the next, in sentences a student follows: the two
+networks' layers aligned by place and kind (a depthwise convolution and the 1x1 after it
+count as one depthwise-separable layer), each change said once for every layer it touched
+("The second and third 3x3 convolutions after the pool narrow from 14 to 12 channels."),
+and the recipe fields that differ, in words."""
 
 from __future__ import annotations
 
