@@ -110,7 +110,7 @@ The last five epochs average {{ seeds.mean_last5|pct }} ({{ compare.difference|p
 {{ compare|noise_words }}); each seed's last five spread over
 {{ seeds.spread_last5_mean|points }} on average.
 {% if seeds.all_pass %}Every seed meets every requirement.{% else %}Not met on
-{{ seeds.failing|join(', ') }}.{% endif %}
+{{ seeds.failing|seed_list }}.{% endif %}
 """,
         ),
     ],

@@ -17,9 +17,38 @@ from mnist_course.report.changes import (
 
 def test_narrowed_layers_are_changed_not_added_and_removed():
     changes = model_changes(get_model("s1_lighter"), get_model("s1_skeleton"))
-    assert "3x3 conv: 16 → 8 channels" in changes.lines
-    assert "3x3 conv: 32 → 16 channels (2 layers)" in changes.lines
+    assert changes.lines == [
+        "The first 3x3 convolution before the pool narrows from 16 to 8 channels.",
+        "The second 3x3 convolution before the pool and the second after it narrow from 32 "
+        "to 16 channels.",
+        "The 1x1 transition after the pool narrows from 16 to 8 channels."]
     assert not [row for row in changes.layers if row.change in ("added", "removed")]
+
+
+def test_a_change_made_to_every_layer_of_a_kind_is_one_sentence():
+    lines = model_changes(get_model("s2_batchnorm"), get_model("s1_lightest")).lines
+    assert lines[0] == "Every 3x3 convolution gains batch norm."
+    lines = model_changes(get_model("s1_lightest"), get_model("s1_lighter")).lines
+    assert lines[:2] == [
+        "The second 3x3 convolution before the pool and both after it narrow from 16 to 12 "
+        "channels.",
+        "The third 3x3 convolution after the pool is new: 16 channels, with ReLU."]
+
+
+def test_depthwise_separable_layers_replace_full_ones_and_the_transition_goes():
+    """The depthwise model makes the tiny model's 3x3 convolutions separable and has no 1x1
+    transition after the pool (its Target says so): the transition is removed, not widened
+    into the first separable block's 1x1 convolution."""
+    changes = model_changes(get_model("s3_depthwise"), get_model("s3_tiny"))
+    assert ("The 1x1 transition after the pool is gone: it had 8 channels, with batch norm "
+            "and ReLU.") in changes.lines
+    assert ("The second 3x3 convolution before the pool and all four after it become "
+            "depthwise-separable: a 3x3 kernel per channel, then a 1x1 convolution that "
+            "mixes the channels.") in changes.lines
+    assert not [line for line in changes.lines if "8 to 24" in line and "1x1" in line]
+    assert "The first 3x3 convolution after the pool widens from 8 to 24 channels." in (
+        changes.lines)
+    assert "no 1x1 transition" in " ".join(get_model("s3_depthwise").target).lower()
 
 
 def test_lean_narrows_five_layers_and_adds_none():
@@ -34,7 +63,9 @@ def test_a_new_layer_is_added_and_the_classifier_changes_its_kernel():
     after = (Conv(8), MaxPool(), Conv(16), Conv(16), Conv(10, kernel=6, relu=False))
     rows = layer_diff(before, after)
     assert [row.change for row in rows] == ["same", "same", "same", "added", "changed"]
-    assert rows[-1].text == "classifier conv: kernel 8x8 → 6x6"
+    assert rows[-1].text == "The classifier convolution changes its kernel from 8x8 to 6x6."
+    assert rows[-2].text == ("The second 3x3 convolution after the pool is new: 16 channels, "
+                             "with ReLU.")
 
 
 def test_gap_replacing_a_squeeze_is_a_removal_and_an_addition():
@@ -46,7 +77,7 @@ def test_gap_replacing_a_squeeze_is_a_removal_and_an_addition():
 
 def test_batch_norm_and_dropout_changes_are_named():
     rows = layer_diff((Conv(8),), (Conv(8, batch_norm=True, dropout=0.05),))
-    assert rows[0].text == "3x3 conv: batch norm added, dropout 0.05 added"
+    assert rows[0].text == "The 3x3 convolution gains batch norm and gains dropout 0.05."
 
 
 def _recipe_fields(data: dict, prefix: str = "") -> list[str]:

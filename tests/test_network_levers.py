@@ -216,19 +216,19 @@ def test_each_lever_names_its_change_and_its_widths():
 
 
 def test_what_changed_names_each_new_option():
-    from mnist_course.report.changes import layer_diff
+    from mnist_course.report.changes import layer_diff, model_changes
 
     before = small(Conv(8, batch_norm=True, depthwise=True))
     options = {"stride": 2, "factorised": True, "batch_norm_scale": False, "shares": 0,
                "identity_init": True}
-    words = {"stride": "stride 1 → 2", "factorised": "factorised into 3x1 and 1x3",
-             "batch_norm_scale": "batch norm shift only", "shares": "the weights of layer 0",
-             "identity_init": "starts as the identity"}
+    words = {"stride": "stride 2 instead of 1", "factorised": "factorised into 3x1 and 1x3",
+             "batch_norm_scale": "keeps only batch norm's shift",
+             "shares": "reuses the weights of layer 0", "identity_init": "starts as the identity"}
     for name, value in options.items():
         after = (before[0], dataclasses.replace(before[1], **{name: value}), *before[2:])
         changed = [row.text for row in layer_diff(before, after) if row.change == "changed"]
         assert changed and words[name] in changed[0], name
     identity = next(m for m in COURSE if m.id == "s3_identity")
     separable = next(m for m in COURSE if m.id == identity.previous)
-    assert {row.text for row in layer_diff(separable.architecture, identity.architecture)
-            if row.change == "changed"} == {"3x3 depthwise conv: starts as the identity"}
+    assert model_changes(identity, separable).lines == [
+        "Every separable 3x3 convolution starts as the identity."]

@@ -107,10 +107,15 @@ def test_figures_on_pages_equal_the_json(site):
         # the summary figures are across every seed, and say so
         assert f"| Lowest of any last-5 epoch, all seeds | {pct(seeds.worst_last5)} |" in text
         assert mean_sd(seeds.mean_last5, seeds.sd_last5) in text, model.id
-        # the badge counts the seeds it is about: the failing ones when any seed fails
-        verdict = (f'pass">pass</span> on {seeds.count} of {seeds.count} seeds' if seeds.all_pass
-                   else f'fail">fail</span> on {len(seeds.failing)} of {seeds.count} seed')
-        assert f'| Requirements met | <span class="mc-badge mc-{verdict}' in text, model.id
+        # the badge counts the seeds that pass; a model on fewer seeds than the final model
+        # says so beside it
+        passing = seeds.count - len(seeds.failing)
+        final_count = len(get_model(FINAL_MODEL_ID).seeds)
+        verdict = (f'{"pass" if seeds.all_pass else "fail"}">{passing} of {seeds.count} seeds '
+                   f'{"passes" if passing == 1 else "pass"}</span>')
+        if seeds.count < final_count:
+            verdict += f" · {seeds.count} seeds; the final model ran {final_count}"
+        assert f'| Requirements met | <span class="mc-badge mc-{verdict} |' in text, model.id
     final = [site["records"][(FINAL_MODEL_ID, seed)] for seed in get_model(FINAL_MODEL_ID).seeds]
     worst = pct(summarize_seeds(final).worst_last5)
     assert worst in page(site, "index.md")
@@ -290,12 +295,50 @@ def test_comparisons_in_prose_know_equality_and_noise():
 
     # the noise is one model's spread, and the words say whose: here the previous model's
     words = noise_words(compare_seeds(seeds(99.40, 99.45, 99.42), seeds(99.30, 99.48, 99.41)))
-    assert words == ("within run-to-run noise: the previous model's seeds 0, 1, 2 land up to "
-                     "0.18 points apart")
+    assert words == "within the previous model's noise of 0.18 points"
     assert "(" not in words
     beyond = noise_words(compare_seeds(seeds(99.60, 99.62), seeds(99.40, 99.41)))
-    assert beyond == ("more than the run-to-run noise: this model's seeds 0, 1 land at most "
-                      "0.02 points apart")
+    assert beyond == "more than this model's noise of 0.02 points"
+    one = noise_words(compare_seeds(seeds(99.60), seeds(99.40)))
+    assert one == "measured on one seed, so the noise is unknown"
+
+
+def test_seeds_are_listed_once_in_prose():
+    from mnist_course.report.format import seed_list
+
+    assert seed_list(["seed 1", "seed 2"]) == "seeds 1 and 2"
+    assert seed_list(["seed 4"]) == "seed 4"
+    assert seed_list([0, 1, 3]) == "seeds 0, 1 and 3"
+    assert seed_list([]) == "no seed"
+
+
+def test_the_badge_counts_the_passing_seeds_and_names_the_final_models_seeds():
+    from mnist_course.report.render import seeds_pass
+
+    assert seeds_pass(4, 5) == "4 of 5 seeds pass"
+    assert seeds_pass(1, 3) == "1 of 3 seeds passes"
+    assert seeds_pass(0, 1) == "0 of 1 seed pass"
+    assert seeds_pass(5, 5, 5) == "5 of 5 seeds pass"  # the final model's own count
+    assert seeds_pass(3, 3, 5) == "3 of 3 seeds pass · 3 seeds; the final model ran 5"
+    assert seeds_pass(1, 1, 5) == "1 of 1 seed passes · 1 seed; the final model ran 5"
+
+
+def test_train_accuracy_is_defined_as_the_engine_measures_it():
+    from mnist_course.recipe import Augmentation, Recipe
+    from mnist_course.report.render import train_accuracy_note
+
+    plain = train_accuracy_note({"layers": [{"kind": "Conv2d"}]}, Recipe())
+    assert plain == ("Train accuracy is the share of training images the network got right "
+                     "during the epoch, counted batch by batch while the weights still change; "
+                     "test accuracy is measured in one pass over the test set after the "
+                     "epoch, in evaluation mode.")
+    layers = {"layers": [{"kind": "Conv2d"}, {"kind": "BatchNorm2d"}, {"kind": "Dropout"}]}
+    full = train_accuracy_note(layers, Recipe(augmentation=Augmentation(rotation=7.0),
+                                              ema_decay=0.999, bn_recalibration=1000))
+    assert ("with dropout on, batch norm using each batch's own statistics and every image "
+            "augmented (rotation ±7°);") in full
+    assert full.endswith("in evaluation mode, with dropout off, the averaged weights and "
+                         "batch norm's statistics recomputed first.")
 
 
 @pytest.mark.parametrize("model_id", ["s3_narrow", "s3_small", "s3_depthwise", "s3_separable",
@@ -322,11 +365,32 @@ def test_analyses_read_right_for_either_outcome(model_id, level):
     found = Findings(model_id)
     check_prose(found, text)
     assert found.problems == []
-    expectation_met = "not borne out" not in text
+    # each page says in its own words that its Target's expectation failed
+    missed = ("not borne out", "fall short of the Target", "the Target's hope is not met",
+              "less than the Target expected", "falls short of its Target")
+    expectation_met = not any(words in text for words in missed)
     if model_id in ("s3_narrow", "s3_small", "s3_depthwise", "s3_separable"):
         assert expectation_met == (level > 99.40), text
     if level < 99.40:
-        assert "misses the bar on all" in text or "held on" in text or "lowest" in text
+        assert any(words in text for words in (
+            "misses the bar on all", "held on", "lowest", "weakest", "keeps the bar",
+            "keep the bar")), text
+
+
+def test_the_write_up_explains_noise_once_and_defines_train_accuracy_in_every_section():
+    """WRITEUP.md is one page of many model sections: run-to-run noise is explained in the
+    first section that has several seeds, and train accuracy is defined in each section."""
+    from mnist_course.report.render import render_writeup
+    from mnist_course.report.site import load_site
+
+    repo = Path(__file__).resolve().parent.parent
+    site = load_site(COURSE, repo / "results", repo / "docs")
+    text = render_writeup(site, "WRITEUP_files")
+    assert text.count("*run-to-run noise*") == 1
+    trained = sum(1 for results in site.course if results.trained)
+    assert text.count("Train accuracy is the share of training images") == trained
+    model_page_text = (repo / "docs" / model_page(COURSE, get_model("s2_gap"))).read_text()
+    assert model_page_text.count("*run-to-run noise*") == 1
 
 
 def test_the_reproduce_page_names_the_folder_that_holds_mnist_raw(fixture_site):

@@ -65,12 +65,11 @@ SKELETON = CourseModel(
     recipe=PLAIN_SGD,
     analysis="""
 The skeleton learns: over {{ seeds.count|plural('seed') }} its last five epochs average
-{{ seeds.mean_last5|pct }}, and the seeds land up to {{ seeds.range_last5_means|points }} apart
-from each other — that spread is the run-to-run noise every later comparison is measured
-against. It has {{ m.params|count }} parameters, {{ (m.params / budget.params)|round(1) }} times the
+{{ seeds.mean_last5|pct }}. Its {{ seeds.range_last5_means|points }} of noise is the course's first
+yardstick: every later model's change is held against spreads like it. It has {{ m.params|count }} parameters, {{ (m.params / budget.params)|round(1) }} times the
 budget of {{ budget.params|count }}.
 {% if seeds.gap_mean > budget.overfit_gap %}
-Training accuracy ends {{ seeds.gap_mean|pts }} above test accuracy on average: with this much
+Training accuracy ends {{ seeds.gap_mean|points }} above test accuracy on average: with this much
 capacity the network starts to memorise the training set, so shrinking it should cost little.
 {% else %}
 Training and test accuracy end within {{ seeds.gap_mean|abs|pts }} of each other on average, so the

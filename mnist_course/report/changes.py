@@ -1,99 +1,323 @@
-"""What changed from one model to the next: layer lines and recipe fields, diffed."""
+"""What changed from one model to the next, in sentences a student follows: the two
+networks' layers aligned by place and kind (a depthwise convolution and the 1x1 after it
+count as one depthwise-separable layer), each change said once for every layer it touched
+("The second and third 3x3 convolutions after the pool narrow from 14 to 12 channels."),
+and the recipe fields that differ, in words."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..course import CourseModel
-from ..models.blocks import Conv, Layer, describe_layer
+from ..models.blocks import Conv, Layer, MaxPool, describe_layer, in_words
 
 
 @dataclass(frozen=True)
 class LayerRow:
+    """One layer (or one depthwise-separable pair) of the two networks side by side.
+
+    ``noun`` and ``place`` say which layer it is ("3x3 convolution", "after the pool"),
+    ``ordinal`` and ``of`` its rank among the layers of that noun at that place (1-based,
+    in the network it belongs to: the new one, or the old one for a removed layer), and
+    ``parts`` what happened to it, each as a verb phrase for one layer and for several
+    ("widens from 8 to 16 channels", "widen from 8 to 16 channels")."""
+
     before: str  # "" when the layer was added
     after: str  # "" when the layer was removed
     change: str  # "same", "changed", "added" or "removed"
-    text: str = ""  # what happened to the layer, in words ("3x3 conv: 16 → 8 channels")
+    noun: str = ""
+    place: str = ""
+    ordinal: int = 1
+    of: int = 1
+    parts: tuple[tuple[str, str], ...] = ()
+    of_all: int = 1  # layers of that noun in its network, every place together
+
+    @property
+    def text(self) -> str:
+        """What happened to this one layer, as a sentence."""
+        if self.change == "same":
+            return ""
+        return _sentence([self], list(self.parts))
 
 
-def _kind(layer: Layer) -> tuple:
-    """What makes two layers "the same layer" at one place in the network: its type, its
-    kernel, and whether it is the classifier (a convolution without ReLU). Width, padding,
-    batch norm and dropout are what a model may change about that layer."""
+# A unit: one layer, or a depthwise convolution with the 1x1 convolution after it that
+# mixes its channels (a depthwise-separable convolution), which the pages treat as one.
+Unit = tuple[Layer, ...]
+
+
+def _units(layers: Sequence[Layer]) -> list[Unit]:
+    units: list[Unit] = []
+    k = 0
+    while k < len(layers):
+        layer, after = layers[k], layers[k + 1] if k + 1 < len(layers) else None
+        if (isinstance(layer, Conv) and layer.depthwise and isinstance(after, Conv)
+                and after.kernel == 1 and after.relu and not after.depthwise):
+            units.append((layer, after))
+            k += 2
+        else:
+            units.append((layer,))
+            k += 1
+    return units
+
+
+def _kind(unit: Unit) -> tuple:
+    """What makes two units "the same layer" at one place in the network: a convolution of
+    one kernel size (full, factorised or depthwise-separable alike: a change a model may
+    make), a lone depthwise convolution, the classifier (a convolution without ReLU, which
+    may change its kernel), or a pool."""
+    layer = unit[0]
     if isinstance(layer, Conv):
-        # The classifier may change its kernel (8x8 -> 6x6 -> 1x1) and stay the classifier.
-        return ("conv", layer.kernel if layer.relu else None, layer.depthwise, layer.relu)
+        if not layer.relu:
+            return ("classifier",)
+        if layer.depthwise and len(unit) == 1:
+            return ("depthwise", layer.kernel)
+        return ("conv", layer.kernel)
     return (type(layer).__name__,)
 
 
-def _name(layer: Layer) -> str:
+def _noun(unit: Unit, after_pool_transition: bool = False) -> str:
+    layer = unit[0]
     if isinstance(layer, Conv):
-        kind = "depthwise conv" if layer.depthwise else "conv"
         if not layer.relu:
-            return f"classifier {kind}"
-        return f"{layer.kernel}x{layer.kernel} {kind}"
-    return describe_layer(layer)
+            return "classifier convolution"
+        if len(unit) == 2:
+            return f"separable {layer.kernel}x{layer.kernel} convolution"
+        if layer.depthwise:
+            return f"depthwise {layer.kernel}x{layer.kernel} convolution"
+        if layer.kernel == 1 and after_pool_transition:
+            return "1x1 transition"
+        if layer.factorised:
+            return f"factorised {layer.kernel}x{layer.kernel} convolution"
+        return f"{layer.kernel}x{layer.kernel} convolution"
+    if isinstance(layer, MaxPool):
+        return "max-pool"
+    return "global average pool"
 
 
-def _what_changed(before: Layer, after: Layer) -> list[str]:
-    """The differences between two layers of the same kind at the same place."""
-    if not (isinstance(before, Conv) and isinstance(after, Conv)):
-        return []
+def _describe(unit: Unit) -> str:
+    return " + ".join(describe_layer(layer) for layer in unit)
+
+
+def _places(units: list[Unit]) -> list[tuple[str, str, int, int, int]]:
+    """Each unit's (noun, place, ordinal, of, of_all): its place is its side of the first
+    max-pool (none for pools and the classifier, or without a pool)."""
+    pool = next((k for k, unit in enumerate(units) if isinstance(unit[0], MaxPool)), None)
+    named = []
+    for k, unit in enumerate(units):
+        noun = _noun(unit, pool is not None and k == pool + 1)
+        layer = unit[0]
+        if pool is None or not isinstance(layer, Conv) or not layer.relu:
+            place = ""
+        else:
+            place = "before the pool" if k < pool else "after the pool"
+        named.append((noun, place))
+    out = []
+    for k, (noun, place) in enumerate(named):
+        same = [j for j, other in enumerate(named) if other == (noun, place)]
+        out.append((noun, place, same.index(k) + 1, len(same),
+                    sum(other[0] == noun for other in named)))
+    return out
+
+
+def _with(layer: Conv) -> str:
+    """What follows a convolution, in words: "with batch norm, ReLU and dropout 0.05"."""
+    extras = [words for words, on in (
+        ("batch norm" if layer.batch_norm_affine and layer.batch_norm_scale else
+         "batch norm's shift only" if layer.batch_norm_affine else
+         "batch norm without scale or shift", layer.batch_norm),
+        ("ReLU", layer.relu), (f"dropout {layer.dropout:g}", layer.dropout)) if on]
+    return "with " + _and(extras) if extras else ""
+
+
+def _and(items: Sequence[str]) -> str:
+    items = list(items)
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def _what(unit: Unit) -> str:
+    """An added or removed unit's width and extras: "16 channels, with batch norm and
+    ReLU"."""
+    layer, last = unit[0], unit[-1]
+    if not isinstance(layer, Conv):
+        return ""
+    words = f"{last.out_channels} channels"
+    if layer.padding:
+        words += f", padding {layer.padding}"
+    if layer.stride != 1:
+        words += f", stride {layer.stride}"
+    extras = _with(last)
+    return words + (f", {extras}" if extras else "")
+
+
+def _both(singular: str, plural: str) -> tuple[str, str]:
+    return singular, plural
+
+
+def _conv_parts(before: Conv, after: Conv) -> list[tuple[str, str]]:
+    """The differences between two convolutions at one place, each for one layer and for
+    several."""
     parts = []
     if before.kernel != after.kernel:
-        parts.append(f"kernel {before.kernel}x{before.kernel} → {after.kernel}x{after.kernel}")
+        change = f"from {before.kernel}x{before.kernel} to {after.kernel}x{after.kernel}"
+        parts.append(_both(f"changes its kernel {change}", f"change their kernels {change}"))
     if before.out_channels != after.out_channels:
-        parts.append(f"{before.out_channels} → {after.out_channels} channels")
+        verb = "widens" if after.out_channels > before.out_channels else "narrows"
+        change = f"from {before.out_channels} to {after.out_channels} channels"
+        parts.append(_both(f"{verb} {change}", f"{verb[:-1]} {change}"))
     if before.padding != after.padding:
-        parts.append(f"padding {before.padding} → {after.padding}")
+        change = f"{after.padding} pixel{'s' if after.padding != 1 else ''} of padding " \
+                 f"instead of {before.padding}"
+        parts.append(_both(f"takes {change}", f"take {change}"))
     if before.batch_norm != after.batch_norm:
-        parts.append("batch norm " + ("added" if after.batch_norm else "removed"))
+        parts.append(_both("gains batch norm", "gain batch norm") if after.batch_norm
+                     else _both("loses its batch norm", "lose their batch norm"))
     if before.dropout != after.dropout:
-        parts.append(f"dropout {after.dropout:g} added" if not before.dropout else
-                     f"dropout {before.dropout:g} removed" if not after.dropout else
-                     f"dropout {before.dropout:g} → {after.dropout:g}")
+        if not before.dropout:
+            parts.append(_both(f"gains dropout {after.dropout:g}",
+                               f"gain dropout {after.dropout:g}"))
+        elif not after.dropout:
+            parts.append(_both(f"loses its dropout {before.dropout:g}",
+                               f"lose their dropout {before.dropout:g}"))
+        else:
+            change = f"from {before.dropout:g} to {after.dropout:g}"
+            parts.append(_both(f"changes its dropout {change}",
+                               f"change their dropout {change}"))
     if before.stride != after.stride:
-        parts.append(f"stride {before.stride} → {after.stride}")
+        change = f"stride {after.stride} instead of {before.stride}"
+        parts.append(_both(f"moves with {change}", f"move with {change}"))
     if before.factorised != after.factorised:
-        parts.append(f"factorised into {after.kernel}x1 and 1x{after.kernel}" if after.factorised
-                     else f"one {after.kernel}x{after.kernel} kernel again")
+        k = after.kernel
+        parts.append(_both(f"is factorised into {k}x1 and 1x{k}",
+                           f"are factorised into {k}x1 and 1x{k}") if after.factorised
+                     else _both(f"is one {k}x{k} kernel again", f"are one {k}x{k} kernel again"))
     if (before.batch_norm_scale, before.batch_norm_affine) != (
             after.batch_norm_scale, after.batch_norm_affine):
-        parts.append("batch norm " + ("without scale or shift" if not after.batch_norm_affine
-                                      else "shift only" if not after.batch_norm_scale
-                                      else "with its scale and shift"))
+        if not after.batch_norm_affine:
+            parts.append(_both("keeps batch norm without scale or shift",
+                               "keep batch norm without scale or shift"))
+        elif not after.batch_norm_scale:
+            parts.append(_both("keeps only batch norm's shift", "keep only batch norm's shift"))
+        else:
+            parts.append(_both("gets batch norm's scale and shift back",
+                               "get batch norm's scale and shift back"))
     if before.shares != after.shares:
-        parts.append("its own weights" if after.shares is None
-                     else f"the weights of layer {after.shares}")
+        parts.append(_both("has its own weights again", "have their own weights again")
+                     if after.shares is None else
+                     _both(f"reuses the weights of layer {after.shares}",
+                           f"reuse the weights of layer {after.shares}"))
     if before.identity_init != after.identity_init:
-        parts.append("starts as the identity" if after.identity_init
-                     else "starts from He noise alone")
+        parts.append(_both("starts as the identity", "start as the identity")
+                     if after.identity_init else
+                     _both("starts from He noise alone", "start from He noise alone"))
     return parts
+
+
+SEPARABLE_WORDS = ("a {k}x{k} kernel per channel, then a 1x1 convolution that mixes the "
+                   "channels")
+
+
+def _unit_parts(before: Unit, after: Unit) -> list[tuple[str, str]]:
+    """What changed between two units of one kind at one place."""
+    first, last = before[0], after[0]
+    if not (isinstance(first, Conv) and isinstance(last, Conv)):
+        return []
+    parts = []
+    if len(before) != len(after):  # a full convolution made separable, or back
+        k = last.kernel
+        parts.append(_both(f"becomes depthwise-separable: {SEPARABLE_WORDS.format(k=k)}",
+                           f"become depthwise-separable: {SEPARABLE_WORDS.format(k=k)}")
+                     if len(after) == 2 else
+                     _both(f"is a full {k}x{k} convolution again",
+                           f"are full {k}x{k} convolutions again"))
+        # width and what follows from the layer that makes the output channels; the
+        # kernel's own options from the layer that holds the kernel
+        return parts + _conv_parts(dataclasses.replace(before[-1], kernel=last.kernel),
+                                   dataclasses.replace(after[-1], kernel=last.kernel))
+    if len(after) == 2:  # separable on both sides: the kernel, then the mixing layer
+        parts += _conv_parts(first, last)
+        mixing = _conv_parts(before[1], after[1])
+        return parts + [p for p in mixing if p not in parts]
+    return _conv_parts(first, last)
 
 
 def layer_diff(previous: Sequence[Layer], current: Sequence[Layer]) -> list[LayerRow]:
     """Both networks side by side, aligned by each layer's place: layers of the same kind
-    in the same order are one layer that changed (wider, narrower, batch norm added);
-    only layers with no counterpart of their kind are added or removed."""
+    in the same order are one layer that changed (wider, narrower, batch norm added, made
+    depthwise-separable); only layers with no counterpart of their kind are added or
+    removed. A depthwise convolution and the 1x1 convolution after it are one layer."""
     rows: list[LayerRow] = []
-    matcher = difflib.SequenceMatcher(a=[_kind(layer) for layer in previous],
-                                      b=[_kind(layer) for layer in current], autojunk=False)
+    old, new = _units(previous), _units(current)
+    old_names, new_names = _places(old), _places(new)
+    matcher = difflib.SequenceMatcher(a=[_kind(unit) for unit in old],
+                                      b=[_kind(unit) for unit in new], autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            for before, after in zip(previous[i1:i2], current[j1:j2], strict=True):
-                parts = _what_changed(before, after)
-                rows.append(LayerRow(describe_layer(before), describe_layer(after),
-                                     "changed" if parts else "same",
-                                     f"{_name(after)}: {', '.join(parts)}" if parts else ""))
+            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+                parts = _unit_parts(old[i], new[j])
+                # a changed layer is named as the previous model had it, where the reader
+                # knew it
+                rows.append(LayerRow(_describe(old[i]), _describe(new[j]),
+                                     "changed" if parts else "same", *old_names[i][:4],
+                                     tuple(parts), old_names[i][4]))
             continue
-        rows += [LayerRow(describe_layer(layer), "", "removed",
-                          f"removed: {describe_layer(layer)}") for layer in previous[i1:i2]]
-        rows += [LayerRow("", describe_layer(layer), "added",
-                          f"added: {describe_layer(layer)}") for layer in current[j1:j2]]
+        for i in range(i1, i2):
+            what = _what(old[i])
+            rows.append(LayerRow(_describe(old[i]), "", "removed", *old_names[i][:4],
+                                 ((f"is gone{': it had ' + what if what else ''}",
+                                   f"are gone{': each had ' + what if what else ''}"),),
+                                 old_names[i][4]))
+        for j in range(j1, j2):
+            what = _what(new[j])
+            rows.append(LayerRow("", _describe(new[j]), "added", *new_names[j][:4],
+                                 ((f"is new{': ' + what if what else ''}",
+                                   f"are new{': ' + what + ' each' if what else ''}"),),
+                                 new_names[j][4]))
     return rows
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+def _ordinal(n: int) -> str:
+    return _ORDINALS[n - 1] if n <= len(_ORDINALS) else f"{n}th"
+
+
+def _plural(noun: str) -> str:
+    return noun + ("es" if noun.endswith(("x", "ss")) else "s")
+
+
+def _subject(rows: Sequence[LayerRow]) -> tuple[str, bool]:
+    """The layers ``rows`` name, as the subject of a sentence, and whether it takes a
+    plural verb: "the 1x1 transition", "every 3x3 convolution", "both 3x3 convolutions
+    before the pool", "the second 3x3 convolution before the pool and all four after it"."""
+    noun = rows[0].noun
+    if len(rows) > 1 and len(rows) == rows[0].of_all and len({r.place for r in rows}) > 1:
+        return f"every {noun}", False
+    phrases = []
+    for place in dict.fromkeys(row.place for row in rows):
+        here = [row for row in rows if row.place == place]
+        of = here[0].of
+        later = bool(phrases)  # a later place names the noun only by rank: "all four after it"
+        where = f" {place.replace('the pool', 'it') if later else place}" if place else ""
+        named = "" if later else f" {noun if len(here) == 1 else _plural(noun)}"
+        if len(here) == of:
+            name = ((f"the{named}" if named else "the one") if of == 1
+                    else f"both{named}" if of == 2 else f"all {in_words(of)}{named}")
+        else:
+            name = f"the {_and([_ordinal(row.ordinal) for row in here])}{named}"
+        phrases.append(name + where)
+    return _and(phrases), len(rows) > 1
+
+
+def _sentence(rows: Sequence[LayerRow], parts: Sequence[tuple[str, str]]) -> str:
+    """The layers and what happened to them, as one sentence."""
+    subject, plural = _subject(rows)
+    text = f"{subject} {_and([part[1] if plural else part[0] for part in parts])}"
+    return text[0].upper() + text[1:] + "."
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -263,35 +487,51 @@ def measured_layers(architecture: dict | None) -> list[MeasuredLayer]:
     return layers
 
 
-def _measured_changes(before: MeasuredLayer, after: MeasuredLayer) -> list[str]:
+def _measured_changes(before: MeasuredLayer, after: MeasuredLayer) -> list[tuple[str, str]]:
     parts = []
-    for name, unit in (("kernel", ""), ("stride", ""), ("padding", "")):
+    for name in ("kernel", "stride", "padding"):
         old, new = getattr(before, name), getattr(after, name)
         if old != new and old is not None and new is not None:
-            parts.append(f"{name} {old}{unit} → {new}{unit}")
+            parts.append(_both(f"changes its {name} from {old} to {new}",
+                               f"change their {name} from {old} to {new}"))
     if before.channels != after.channels and before.kind.startswith("Conv"):
-        parts.append(f"{before.channels} → {after.channels} channels")
+        verb = "widens" if (after.channels or 0) > (before.channels or 0) else "narrows"
+        change = f"from {before.channels} to {after.channels} channels"
+        parts.append(_both(f"{verb} {change}", f"{verb[:-1]} {change}"))
     return parts
+
+
+def _measured_names(layers: Sequence[MeasuredLayer]) -> list[tuple[str, str, int, int, int]]:
+    kinds = [layer.kind for layer in layers]
+    return [(f"{kind} layer", "", kinds[:k].count(kind) + 1, kinds.count(kind),
+             kinds.count(kind)) for k, kind in enumerate(kinds)]
 
 
 def measured_diff(previous: Sequence[MeasuredLayer], current: Sequence[MeasuredLayer]
                   ) -> list[LayerRow]:
     """Like :func:`layer_diff`, for networks known only by their measured layers."""
     rows: list[LayerRow] = []
+    old_names, new_names = _measured_names(previous), _measured_names(current)
     matcher = difflib.SequenceMatcher(a=[layer.kind for layer in previous],
                                       b=[layer.kind for layer in current], autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            for before, after in zip(previous[i1:i2], current[j1:j2], strict=True):
-                parts = _measured_changes(before, after)
-                rows.append(LayerRow(before.describe(), after.describe(),
-                                     "changed" if parts else "same",
-                                     f"{after.kind}: {', '.join(parts)}" if parts else ""))
+            for i, j in zip(range(i1, i2), range(j1, j2), strict=True):
+                parts = _measured_changes(previous[i], current[j])
+                rows.append(LayerRow(previous[i].describe(), current[j].describe(),
+                                     "changed" if parts else "same", *old_names[i][:4],
+                                     tuple(parts), old_names[i][4]))
             continue
-        rows += [LayerRow(layer.describe(), "", "removed", f"removed: {layer.describe()}")
-                 for layer in previous[i1:i2]]
-        rows += [LayerRow("", layer.describe(), "added", f"added: {layer.describe()}")
-                 for layer in current[j1:j2]]
+        for i in range(i1, i2):
+            what = previous[i].describe()
+            rows.append(LayerRow(what, "", "removed", *old_names[i][:4],
+                                 ((f"is gone: it was {what}", f"are gone: each was {what}"),),
+                                 old_names[i][4]))
+        for j in range(j1, j2):
+            what = current[j].describe()
+            rows.append(LayerRow("", what, "added", *new_names[j][:4],
+                                 ((f"is new: {what}", f"are new: {what} each"),),
+                                 new_names[j][4]))
     return rows
 
 
@@ -321,13 +561,19 @@ class ModelChanges:
 
     @property
     def lines(self) -> list[str]:
-        """One line per distinct change, in network order; a change made to several layers
-        alike ("3x3 conv: batch norm added") is one line with the number of layers."""
-        counts: dict[str, int] = {}
-        for row in self.layers:
+        """One sentence per group of layers changed alike, in network order: a change made
+        to several layers is said once for all of them ("Every 3x3 convolution gains batch
+        norm."), and what happened to the same layers is said in one sentence."""
+        groups: dict[tuple, list[int]] = {}
+        for k, row in enumerate(self.layers):
             if row.change != "same":
-                counts[row.text] = counts.get(row.text, 0) + 1
-        return [text if n == 1 else f"{text} ({n} layers)" for text, n in counts.items()]
+                for part in row.parts:
+                    groups.setdefault((row.noun, part), []).append(k)
+        merged: dict[tuple[int, ...], list[tuple[str, str]]] = {}
+        for (_, part), indices in groups.items():
+            merged.setdefault(tuple(indices), []).append(part)
+        return [_sentence([self.layers[k] for k in indices], parts)
+                for indices, parts in merged.items()]
 
     @property
     def layers_changed(self) -> bool:

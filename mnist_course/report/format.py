@@ -152,18 +152,32 @@ def r2(value: float) -> float:
 
 
 def noise_words(comparison) -> str:
-    """How a difference of means stands against the seeds' own spread: one phrase, no
-    parenthesis (it often stands inside one), naming whose seeds the spread is."""
-    spread = points(comparison.noise)
+    """How a difference of means stands against the seeds' own spread: one short phrase, no
+    parenthesis (it often stands inside one), naming whose seeds the spread is. The page
+    explains run-to-run noise once, beside the model's own spread; this only refers to it."""
     if not comparison.noise_known:
-        return "measured on one seed, so how much of it is run-to-run noise is unknown"
-    whose = getattr(comparison, "noise_of", "") or "one model's seeds"
+        return "measured on one seed, so the noise is unknown"
+    spread = points(comparison.noise)
+    # noise_of reads "the previous model's seeds 0, 1, 2": the model is enough here
+    whose = (getattr(comparison, "noise_of", "") or "").partition("'s seeds")[0]
+    noise = f"{whose}'s noise" if whose else "the noise"
     if comparison.within_noise:
-        return f"within run-to-run noise: {whose} land up to {spread} apart"
-    return f"more than the run-to-run noise: {whose} land at most {spread} apart"
+        return f"within {noise} of {spread}"
+    return f"more than {noise} of {spread}"
 
 
-FILTERS.update(r2=r2, noise_words=noise_words)
+def seed_list(seeds) -> str:
+    """Seeds named in prose, once: ["seed 1", "seed 2"] (or [1, 2]) -> "seeds 1 and 2",
+    ["seed 4"] -> "seed 4", three or more -> "seeds 0, 1 and 3"."""
+    numbers = [str(seed).removeprefix("seed ").strip() for seed in seeds]
+    if not numbers:
+        return "no seed"
+    if len(numbers) == 1:
+        return f"seed {numbers[0]}"
+    return f"seeds {', '.join(numbers[:-1])} and {numbers[-1]}"
+
+
+FILTERS.update(r2=r2, noise_words=noise_words, seed_list=seed_list)
 
 
 def points(value: float | None) -> str:

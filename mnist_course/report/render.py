@@ -191,6 +191,30 @@ def badge(passed: bool | None, yes: str = "pass", no: str = "fail") -> Markup:
     return Markup(f'<span class="mc-badge {kind}">{word}</span>')
 
 
+def seeds_pass(passing: int, total: int, final_total: int | None = None) -> str:
+    """The requirement badge's words, counting the seeds that pass: "4 of 5 seeds pass",
+    "1 of 3 seeds passes". A model trained on fewer seeds than the course's final model
+    (``final_total``) says so, since its count weighs less: "3 of 3 seeds pass · 3 seeds;
+    the final model ran 5"."""
+    words = f"{passing} of {total} seed{'' if total == 1 else 's'} " + (
+        "passes" if passing == 1 else "pass")
+    if final_total is not None and total < final_total:
+        words += (f" · {total} seed{'' if total == 1 else 's'}; the final model ran "
+                  f"{final_total}")
+    return words
+
+
+def seeds_badge(seeds: Any, final: ModelResults | None, gfm: bool = False) -> Markup:
+    """A model's requirement badge over its seeds (``seeds``: its
+    :class:`mnist_course.summary.SeedsSummary`), coloured by whether every seed passes;
+    the clause about the final model's seeds stands beside the badge, not in it."""
+    final_total = final.seeds_summary.count if final is not None and final.trained else None
+    passing = seeds.count - len(seeds.failing)
+    words, _, clause = seeds_pass(passing, seeds.count, final_total).partition(" · ")
+    mark = (gfm_badge if gfm else badge)(seeds.all_pass, words, words)
+    return mark + (Markup(" · ") + clause if clause else "")
+
+
 def model_row(results: ModelResults) -> dict[str, Any]:
     """The figures one line of a models table shows."""
     return {
@@ -208,14 +232,54 @@ def confusions(record: dict, top: int = 3) -> list[dict[str, int]]:
     return sorted(pairs, key=lambda p: (-p["times"], p["label"], p["predicted"]))[:top]
 
 
-def recipe_text(record: dict | None, model: CourseModel) -> str:
-    """The recipe the run used (from its JSON), in words; the code's when untrained."""
+def run_recipe(record: dict | None, model: CourseModel) -> Recipe:
+    """The recipe the run used (from its JSON); the code's when untrained."""
     if record is not None:
         try:
-            return Recipe.from_dict(record["recipe"]).describe()
+            return Recipe.from_dict(record["recipe"])
         except Exception:  # noqa: BLE001 - an odd stored recipe must not stop the site
             pass
-    return model.recipe.describe()
+    return model.recipe
+
+
+def recipe_text(record: dict | None, model: CourseModel) -> str:
+    """The recipe the run used (from its JSON), in words; the code's when untrained."""
+    return run_recipe(record, model).describe()
+
+
+def train_accuracy_note(architecture: dict | None, recipe: Recipe) -> str:
+    """What the two accuracies on a model page measure, in one sentence, as
+    :func:`mnist_course.engine.fit` measures them for this model: train accuracy is the
+    share of the epoch's training images the network got right while it trained on them
+    (a running count over the epoch's batches, the weights changing between them, in
+    training mode: dropout on, batch norm on each batch's own statistics, each image
+    augmented); test accuracy is one pass over the test set after the epoch, in
+    evaluation mode (dropout off), with the averaged weights or recomputed batch-norm
+    statistics when the recipe says so."""
+    kinds = {str(row.get("kind", "")) for row in (architecture or {}).get("layers", [])}
+    dropout = any(kind.startswith("Dropout") for kind in kinds)
+    batch_norm = any(kind.startswith("BatchNorm") for kind in kinds)
+    during = [words for present, words in (
+        (dropout, "dropout on"),
+        (batch_norm, "batch norm using each batch's own statistics"),
+        (recipe.augmentation.enabled,
+         f"every image augmented ({recipe.augmentation.describe()})")) if present]
+    train = ("Train accuracy is the share of training images the network got right during "
+             "the epoch, counted batch by batch while the weights still change")
+    if during:
+        train += ", with " + (", ".join(during[:-1]) + " and " if len(during) > 1 else ""
+                              ) + during[-1]
+    after = [words for present, words in (
+        (dropout, "dropout off"),
+        (recipe.ema_decay > 0, "the averaged weights"),
+        (batch_norm and recipe.bn_recalibration > 0,
+         "batch norm's statistics recomputed first")) if present]
+    test = ("test accuracy is measured in one pass over the test set after the epoch, in "
+            "evaluation mode")
+    if after:
+        test += ", with " + (", ".join(after[:-1]) + " and " if len(after) > 1 else ""
+                             ) + after[-1]
+    return f"{train}; {test}."
 
 
 def step_chain(site: Site, results: ModelResults) -> dict[str, Any] | None:
@@ -260,6 +324,7 @@ def model_context(site: Site, results: ModelResults) -> dict[str, Any]:
                                  previous.architecture if previous else None),
         "requirements": check_requirements(record) if record else [],
         "recipe_text": recipe_text(record, model), "confusions": confusions(record or {}),
+        "train_note": train_accuracy_note(results.architecture, run_recipe(record, model)),
         "figures": site.figures.get(model.id, {}),
         "architecture": results.architecture, "multi_seed": len(model.seeds) > 1,
         "epochs": (record or {}).get("epochs", []), "step_chain": step_chain(site, results),
@@ -284,7 +349,8 @@ def _globals(site: Site) -> dict[str, Any]:
         "budget": BUDGET, "PARAM_BUDGET": PARAM_BUDGET,
         "MAX_EPOCHS": MAX_EPOCHS, "ACCURACY_BAR": ACCURACY_BAR, "LAST_EPOCHS": LAST_EPOCHS,
         "final": site.by_id(definition.final), "lean": site.by_id(definition.lean),
-        "badge": badge, "model_row": model_row,
+        "badge": badge, "seeds_badge": seeds_badge, "seeds_pass": seeds_pass,
+        "model_row": model_row,
         "model_page": functools.partial(model_page, definition),
         "step_page": functools.partial(step_page, definition),
         "step_heading": definition.heading,
@@ -297,7 +363,7 @@ def _globals(site: Site) -> dict[str, Any]:
         "lowest_last": lowest_last, "mean_last": mean_last,
         "missing_seeds": missing_seeds, "compute_capability": compute_capability,
         "longest_backticks": longest_backticks, "sweep_page": sweep_page(definition),
-        **CONCEPT_GLOBALS,
+        "explain_noise": True, **CONCEPT_GLOBALS,
     }
 
 
@@ -431,10 +497,11 @@ def shift_headings(text: str, levels: int) -> str:
 
 
 def gfm_badge(passed: bool | None, yes: str = "pass", no: str = "fail") -> Markup:
-    """A pass/fail mark GitHub shows (it drops the site's badge classes)."""
+    """A pass/fail mark GitHub shows (it drops the site's badge classes): a plain "fail"
+    is written in capitals to stand out, a sentence ("4 of 5 seeds pass") as it is."""
     if passed is None:
         return Markup("*not trained*")
-    return Markup(f"**{yes}**" if passed else f"**{no.upper()}**")
+    return Markup(f"**{yes}**" if passed else f"**{no.upper() if no == 'fail' else no}**")
 
 
 def writeup_link(files_dir: str) -> Callable[[str], str]:
@@ -461,12 +528,17 @@ def render_writeup(site: Site, files_dir: str) -> str:
     env = make_environment()
     link = writeup_link(files_dir)
     context = {**_globals(site), "flavor": "gfm", "badge": gfm_badge, "link": link,
+               "seeds_badge": lambda seeds, final: seeds_badge(seeds, final, gfm=True),
                "page": "WRITEUP.md"}
     body = env.get_template("_model_body.md.j2")
     sections: dict[int, list[Markup]] = {}
+    explained = False  # run-to-run noise is explained once, in the first section with seeds
     for step in site.definition.steps:
         for results in site.step_models(step):
-            text = body.render(**context, **model_context(site, results))
+            several = results.trained and results.seeds_summary.count > 1
+            text = body.render(**{**context, "explain_noise": several and not explained},
+                               **model_context(site, results))
+            explained = explained or several
             text = re.sub(r"\n{3,}", "\n\n", text).strip()
             sections.setdefault(step, []).append(Markup(shift_headings(text, 2)))
     text = env.get_template("writeup.md.j2").render(
