@@ -107,30 +107,16 @@ def built_pages(site: Path) -> list[str]:
                   for p in site.rglob("index.html"))
 
 
-def test_every_page_stays_on_the_site_without_console_errors(served_site, browser):
+def test_every_page_stays_on_the_site_without_console_errors(course_sweep):
     """Offline, a request to another host (a font service, a CDN) fails; none may be made."""
-    base, problems, current = served_site["url"], [], {"path": ""}
-    pages = built_pages(served_site["site"])
+    pages = {path for path, _ in course_sweep["visits"]}
     assert len(pages) >= 20 and "concepts/receptive-field/" in pages
-
-    def on_request(request) -> None:
-        if not request.url.startswith((base, "data:", "blob:")):
-            problems.append(f"/{current['path']}: request to {request.url}")
-
-    def on_console(message) -> None:
-        if message.type == "error":
-            problems.append(f"/{current['path']}: console error: {message.text}")
-
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.on("request", on_request)
-    page.on("console", on_console)
-    page.on("pageerror", lambda error: problems.append(f"/{current['path']}: {error}"))
-    for path in pages:
-        current["path"] = path
-        response = page.goto(base + path, wait_until="networkidle")
-        assert response is not None and response.ok, path
-        assert broken_images(page) == [], path
-    page.close()
+    problems = []
+    for (path, width), seen in course_sweep["visits"].items():
+        assert seen["ok"], (path, width)
+        assert seen["broken"] == [], (path, width)
+        problems += [f"/{path} at {width} px: {problem}" for problem in seen["errors"]]
+        problems += [f"/{path} at {width} px: request to {url}" for url in seen["outside"]]
     assert problems == []
 
 
@@ -156,41 +142,28 @@ def site_pages(served_site) -> list[str]:
     return [served_site["url"] + p for p in dict.fromkeys(pages)]
 
 
-def test_tables_fit_titles_differ_and_no_template_reaches_a_page(served_site, browser):
+def test_tables_fit_titles_differ_and_no_template_reaches_a_page(served_site, course_sweep):
     """At 1280 px every table fits the content column (folded details opened); every page
     has a browser title of its own; no Jinja delimiter reaches the reader."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
     titles = {}
     for url in site_pages(served_site):
-        page.goto(url, wait_until="networkidle")
-        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
-        too_wide = page.evaluate(
-            "() => { const a = document.querySelector('article');"
-            " return Array.from(a.querySelectorAll('table'))"
-            ".filter(t => t.getBoundingClientRect().width > a.clientWidth + 1)"
-            ".map(t => t.rows[0].innerText.slice(0, 60)); }")
-        assert too_wide == [], (url, too_wide)
-        text = page.inner_text("article")
-        assert "{{" not in text and "{%" not in text, url
-        assert page.title() not in titles, (url, titles.get(page.title()))
-        titles[page.title()] = url
-    page.close()
+        seen = course_sweep["visits"][url.removeprefix(served_site["url"]), 1280]
+        assert seen["too_wide"] == [], (url, seen["too_wide"])
+        assert not seen["template"], url
+        assert seen["title"] not in titles, (url, titles.get(seen["title"]))
+        titles[seen["title"]] = url
 
 
-def test_every_figure_opens_full_size(served_site, browser):
+def test_every_figure_opens_full_size(served_site, course_sweep, browser):
     """On a phone a figure is shrunk to the column: each one is a link to its own file."""
-    page = browser.new_page(viewport={"width": 390, "height": 844})
     figures = 0
     for url in site_pages(served_site):
-        page.goto(url, wait_until="networkidle")
-        unlinked = page.evaluate(
-            "Array.from(document.querySelectorAll('article img'))"
-            ".filter(i => { const a = i.closest('a'); return !a || a.href !== i.src; })"
-            ".map(i => i.src)")
-        assert unlinked == [], (url, unlinked)
-        figures += page.locator("article img").count()
+        seen = course_sweep["visits"][url.removeprefix(served_site["url"]), 390]
+        assert seen["unlinked"] == [], (url, seen["unlinked"])
+        figures += seen["figures"]
     assert figures >= 20
-    page.goto(served_site["url"] + "comparison/", wait_until="networkidle")
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(served_site["url"] + "comparison/", wait_until="load")  # a click needs layout
     image = page.locator("article figure img").first
     source = image.evaluate("i => i.src")
     with page.expect_navigation():
@@ -225,16 +198,12 @@ UNITS_ON_THEIR_OWN_LINE = """() => {
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_numbers_keep_their_unit_on_their_line(served_site, browser, width):
-    page = browser.new_page(viewport={"width": width, "height": 900})
+def test_numbers_keep_their_unit_on_their_line(served_site, course_sweep, width):
     wrapped = {}
     for url in site_pages(served_site):
-        page.goto(url, wait_until="networkidle")
-        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
-        found = page.evaluate(UNITS_ON_THEIR_OWN_LINE)
+        found = course_sweep["visits"][url.removeprefix(served_site["url"]), width]["units"]
         if found:
             wrapped[url] = found
-    page.close()
     assert wrapped == {}
 
 
@@ -312,6 +281,11 @@ def reading_problems(page, base: str, path: str, repository: str | None) -> list
     """Everything on one page that a reader on this screen could not read or reach."""
     page.goto(base + path, wait_until="networkidle")
     page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+    return problems_in_view(page, base, path, repository)
+
+
+def problems_in_view(page, base: str, path: str, repository: str | None) -> list[str]:
+    """:func:`reading_problems` of the page already loaded, its details opened."""
     seen = page.evaluate(READING)
     problems = [f"scrolls {seen['sideways']} px sideways"] if seen["sideways"] > 0 else []
     problems += [f"table with no scroll cue: {row}" for row in seen["unscrolled"]]
@@ -337,6 +311,79 @@ def reading_problems(page, base: str, path: str, repository: str | None) -> list
     return problems
 
 
+# Pages whose script fetches something after the load event and draws with it: their checks
+# wait for the network to go quiet. Every other page is static (system fonts, images loaded
+# by the load event), so its layout is final at load.
+DRAWN_AFTER_LOAD = {"try-it/"}
+
+# Each table's first row, for the tables wider than the content column.
+TOO_WIDE = """() => { const a = document.querySelector('article');
+  return Array.from(a.querySelectorAll('table'))
+    .filter(t => t.getBoundingClientRect().width > a.clientWidth + 1)
+    .map(t => t.rows[0].innerText.slice(0, 60)); }"""
+
+# The figures that are not a link to their own file.
+UNLINKED = """Array.from(document.querySelectorAll('article img'))
+  .filter(i => { const a = i.closest('a'); return !a || a.href !== i.src; })
+  .map(i => i.src)"""
+
+
+@pytest.fixture(scope="module")
+def course_sweep(served_site, browser):
+    """Every page of the built-in course visited once per screen, with everything the tests
+    here ask of it, keyed by (path, width): loading each page once per width instead of once
+    per check is most of this module's time saved. ``ok`` and ``broken`` (images) as loaded;
+    ``errors`` (console errors, uncaught exceptions) and ``outside`` (requests to another
+    host) until the page's network has been quiet for 500 ms; with its details opened,
+    ``units`` wrapped below their number and ``reading`` (:func:`reading_problems`);
+    ``title``, ``template`` (a Jinja delimiter in the text) and ``too_wide`` (tables) at
+    1280 px; ``unlinked`` figures and their count ``figures`` at 390 px."""
+    base, repository = served_site["url"], repository_of(REPO / "mkdocs.yml")
+    generated = [url.removeprefix(base) for url in site_pages(served_site)]
+    paths = sorted(set(built_pages(served_site["site"])) | set(generated))
+    visits: dict[tuple[str, int], dict] = {}
+    now: dict = {}  # the visit under way: an event lands on the page it came from
+
+    def on_request(request) -> None:
+        if not request.url.startswith((base, "data:", "blob:")):
+            now["visit"]["outside"].append(request.url)
+
+    def on_console(message) -> None:
+        if message.type == "error":
+            now["visit"]["errors"].append(f"console error: {message.text}")
+
+    for width, height in SCREENS.values():
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.on("request", on_request)
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: now["visit"]["errors"].append(str(error)))
+        for path in paths:
+            current = now["visit"] = visits[path, width] = {"outside": [], "errors": []}
+            try:
+                response = page.goto(base + path, wait_until="networkidle"
+                                     if path in DRAWN_AFTER_LOAD else "load")
+                current["ok"] = response is not None and response.ok
+                current["broken"] = broken_images(page)
+                if width == 390:
+                    current["unlinked"] = page.evaluate(UNLINKED)
+                    current["figures"] = page.locator("article img").count()
+                page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+                current["units"] = page.evaluate(UNITS_ON_THEIR_OWN_LINE)
+                if width == 1280:
+                    current["too_wide"] = page.evaluate(TOO_WIDE)
+                    text = page.inner_text("article")
+                    current["template"] = "{{" in text or "{%" in text
+                    current["title"] = page.title()
+                current["reading"] = problems_in_view(page, base, path, repository)
+                current["notebook"] = page.locator("article .jupyter-wrapper").count() > 0
+                # What the page still fetches or logs after load belongs to it, not the next.
+                page.wait_for_load_state("networkidle")
+            except Exception as error:  # name the page the sweep stopped on
+                raise AssertionError(f"/{path} at {width} px: {error}") from error
+        page.close()
+    return {"visits": visits}
+
+
 @pytest.mark.parametrize("screen", SCREENS)
 @pytest.mark.parametrize("which", ["course", "student"])
 def test_every_page_reads_on_a_phone_and_a_laptop(request, browser, which, screen):
@@ -344,22 +391,29 @@ def test_every_page_reads_on_a_phone_and_a_laptop(request, browser, which, scree
     the course's figures show at a legible size and any figure shrunk below one has its
     enlarge cue; a notebook page downloads its .ipynb and opens in Colab exactly when the
     project names a GitHub repository; no request leaves the site."""
-    served_at = request.getfixturevalue("served_site" if which == "course" else "student_site")
-    base, repository = served_at["url"], repository_of(REPO / "mkdocs.yml")
-    if which == "student":
-        repository = None  # a student's site names no repository unless its course does
     width, height = SCREENS[screen]
-    page = browser.new_page(viewport={"width": width, "height": height})
-    outside: list[str] = []
-    page.on("request", lambda r: outside.append(r.url)
-            if not r.url.startswith((base, "data:", "blob:")) else None)
-    problems, notebooks = {}, 0
-    for path in built_pages(served_at["site"]):
-        found = reading_problems(page, base, path, repository)
-        notebooks += page.locator("article .jupyter-wrapper").count() > 0
-        if found:
-            problems[path] = found
-    page.close()
+    problems, outside, notebooks = {}, [], 0
+    if which == "course":  # from the one visit per page and width that all checks share
+        sweep = request.getfixturevalue("course_sweep")
+        for (path, at), seen in sweep["visits"].items():
+            if at != width:
+                continue
+            notebooks += seen["notebook"]
+            outside += seen["outside"]
+            if seen["reading"]:
+                problems[path] = seen["reading"]
+    else:
+        base = request.getfixturevalue("student_site")["url"]
+        repository = None  # a student's site names no repository unless its course does
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.on("request", lambda r: outside.append(r.url)
+                if not r.url.startswith((base, "data:", "blob:")) else None)
+        for path in built_pages(request.getfixturevalue("student_site")["site"]):
+            found = reading_problems(page, base, path, repository)
+            notebooks += page.locator("article .jupyter-wrapper").count() > 0
+            if found:
+                problems[path] = found
+        page.close()
     assert problems == {}
     assert outside == []
     assert notebooks == (2 if which == "course" else 0)  # reuse and colab; none for a student
