@@ -79,7 +79,8 @@ def test_no_script_runs_and_no_handler_appears_on_any_page(hostile_site):
 
     base, problems = hostile_site["url"], []
     pages = built_pages(hostile_site["site"])
-    assert len(pages) == 1 + 1 + 1 + 3  # home, the step, the model; comparison, try it, reproduce
+    # home, the solution, the step, the model; comparison, try it, reproduce
+    assert len(pages) == 1 + 1 + 1 + 1 + 3
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
                                              args=["--headless", "--no-sandbox",

@@ -43,7 +43,8 @@ def test_mask_dropout_zeroes_p_of_the_values_and_keeps_the_mean():
 
 
 def test_three_steps_of_several_models_each_on_three_seeds_or_more():
-    assert sorted(STEPS) == [1, 2, 3]
+    # The assignment's three steps, and apart from them what goes beyond it.
+    assert sorted(step for step in STEPS if step != COURSE.beyond) == [1, 2, 3]
     for step in STEPS:
         assert sum(m.step == step for m in COURSE) >= 3
     for model in COURSE:  # one seed cannot tell a finding from run-to-run noise

@@ -275,7 +275,8 @@ def test_writeup_quotes_the_measured_numbers_and_its_links_resolve(project):
 def test_every_page_says_quick_preview_and_the_project_builds_strict(project, tmp_path):
     out = project["out"]
     pages = sorted((out / "docs").rglob("*.md"))
-    assert len(pages) == 1 + 3 + 3 + 2 + 1  # home, 3 steps, 3 models, comparison, reproduce, try it
+    # home, the solution, 3 steps, 3 models, comparison, reproduce, try it
+    assert len(pages) == 1 + 1 + 3 + 3 + 2 + 1
     for page in pages:
         assert "Quick preview" in page.read_text(), page
     nav = (out / "mkdocs.yml").read_text()
