@@ -64,8 +64,9 @@ def ablation_view(definition: Course, course: list[ModelResults], results_dir: P
     final = next((r for r in course if r.model.id == definition.final), None)
     if definition.ablation is None or final is None or not final.trained:
         return None
-    records = {r.model.id: r.records for r in chain_to_final(course, final)}
-    titles = {r.model.id: r.model for r in chain_to_final(course, final)}
+    chain_results = chain_to_final(course, final)
+    chain = [r.model for r in chain_results]
+    records = {r.model.id: r.records for r in chain_results}
     for candidate in definition.ablation.candidates:
         records[candidate.id] = load_candidate_runs(results_dir, definition.ablation, candidate)
     final_seeds = {r["seed"] for r in final.records}
@@ -80,25 +81,25 @@ def ablation_view(definition: Course, course: list[ModelResults], results_dir: P
     final_summary = on_shared(definition.final)
     names = ("this model", "the final model")
     built_up: list[AblationRow] = []
-    start: SeedsSummary | None = None
-    for key, model in titles.items():
-        if key not in complete:
-            continue
-        summary = on_shared(key)
-        before = built_up[-1].seeds if built_up else None
-        built_up.append(AblationRow(
-            model.title, model, summary, compare_seeds(summary, final_summary, names),
-            compare_seeds(summary, before, ("this model", "the model before"))
-            if before is not None else None,
-            compare_seeds(summary, start, ("this model", "the chain's start"))
-            if start is not None else None))
-        start = start or summary
-    if any(key in waiting for key in titles):
-        built_up = []  # a chain with a gap would start or step from the wrong model
-    left_out = [AblationRow(candidate.change, None, on_shared(candidate.id),
-                            compare_seeds(on_shared(candidate.id), final_summary, names),
-                            undoes=candidate.undoes)
-                for candidate in definition.ablation.candidates if candidate.id in complete]
+    # A chain with a gap would start or step from the wrong model: shown whole or not at all.
+    if all(model.id in complete for model in chain):
+        for model in chain:
+            summary = on_shared(model.id)
+            before = built_up[-1].seeds if built_up else None
+            start = built_up[0].seeds if built_up else None
+            built_up.append(AblationRow(
+                model.title, model, summary, compare_seeds(summary, final_summary, names),
+                compare_seeds(summary, before, ("this model", "the model before"))
+                if before is not None else None,
+                compare_seeds(summary, start, ("this model", "the chain's start"))
+                if start is not None else None))
+    left_out = []
+    for candidate in definition.ablation.candidates:
+        if candidate.id in complete:
+            summary = on_shared(candidate.id)
+            left_out.append(AblationRow(candidate.change, None, summary,
+                                        compare_seeds(summary, final_summary, names),
+                                        undoes=candidate.undoes))
     return AblationView(final.model.step, shared, final_summary, built_up, left_out, waiting)
 
 
