@@ -14,7 +14,7 @@ The public API students use in their own assignments::
 A student's own course (their models, any ``nn.Module``) is an ``mc.Course`` of
 ``mc.CourseModel``s in a file or a notebook; ``mnist-course build --course FILE --out DIR``
 or ``mc.build(COURSE, DIR)`` trains it and writes its site and WRITEUP.md (see
-:mod:`mnist_course.course` and :mod:`mnist_course.build_api`).
+:mod:`mnist_course.course.definition` and :mod:`mnist_course.pipeline.python_api`).
 
 Names that need torch are imported on first use, so ``import mnist_course`` (and the
 report layer, which never needs torch) stays light.
@@ -24,26 +24,23 @@ from __future__ import annotations
 
 import importlib
 
-# ``mc.build`` is the function of build_api, while ``mnist_course.build`` is also a
-# submodule: importing a submodule the first time rebinds the package attribute of its
-# name, so the submodule is imported first (isort order), before the function takes it.
-from . import build as _build_module  # noqa: E402, F401
-from .build_api import BuildSummary, build  # noqa: E402
-from .course import Course, CourseModel  # noqa: E402
-from .courses import load_course  # noqa: E402
-from .errors import CourseError, DataError, ResultsError, UsageError  # noqa: E402
-from .recipe import Augmentation, Recipe  # noqa: E402
-from .summary import check_requirements, summarize, summarize_seeds  # noqa: E402
-from .version import __version__  # noqa: E402
+from mnist_course.course.definition import Course, CourseModel
+from mnist_course.course.loading import load_course
+from mnist_course.course.recipe import Augmentation, Recipe
+from mnist_course.errors import CourseError, DataError, ResultsError, UsageError
+from mnist_course.pipeline.python_api import BuildSummary, build
+from mnist_course.summary import check_requirements, summarize, summarize_seeds
+from mnist_course.version import __version__
 
 # public name -> module that defines it (imported lazily: these modules import torch).
-# receptive_field is not here: its module has the same name, and importing a submodule
-# rebinds the package attribute, so it is imported from mnist_course.receptive_field.
+# receptive_field is not here: students import it from its own module,
+# mnist_course.receptive_field, which would rebind a package attribute of the same name.
 _LAZY = {
-    "MNISTData": "data", "load_mnist": "data", "random_affine": "data", "normalize": "data",
-    "fit": "engine", "evaluate": "engine", "recalibrate_batch_norm": "engine",
-    "train_step": "engine", "pick_device": "device",
-    "layer_summary": "layers",
+    "MNISTData": "training.data", "load_mnist": "training.data",
+    "random_affine": "training.data", "normalize": "training.data",
+    "fit": "training.engine", "evaluate": "training.engine",
+    "recalibrate_batch_norm": "training.engine", "train_step": "training.engine",
+    "pick_device": "training.device", "layer_summary": "architecture.layers",
 }
 
 

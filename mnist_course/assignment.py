@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Sequence
 
-from .sourced import constant, epoch_value, stat
+from mnist_course.sourced import constant, epoch_value, stat
 
 # The assignment: fewer than 8,000 parameters, at most 15 epochs, at least 99.40 % test
 # accuracy in each of the last 5 epochs (consistently, not once), no fully connected layer.

@@ -1,6 +1,6 @@
 """``mnist-course check FILE.py:NAME``: a network against the assignment, in a second.
 
-The static checks (:mod:`mnist_course.static_checks`, the ones a build runs before it
+The static checks (:mod:`mnist_course.architecture.static_checks`, the ones a build runs before it
 trains) need no data and no training: the trainable parameters (the number the budget is
 about), any ``nn.Linear``, the output for a (2, 1, 28, 28) batch, and the receptive field
 at the output against the 28-pixel digit; the layer summary and the receptive-field table
@@ -15,10 +15,35 @@ import argparse
 import inspect
 import re
 from pathlib import Path
+from typing import Any
 
-from .assignment import ACCURACY_BAR, LAST_EPOCHS, last_accuracies
-from .course import CourseModel, resolve_object
-from .static_checks import Finding, network_from, static_findings
+from mnist_course.architecture.static_checks import Finding, network_from, static_findings
+from mnist_course.assignment import ACCURACY_BAR, LAST_EPOCHS, last_accuracies
+from mnist_course.course.definition import Course, CourseModel
+from mnist_course.course.student_code import callable_name, import_file
+from mnist_course.errors import UsageError
+
+
+def resolve_object(target: str) -> tuple[Any, str]:
+    """``FILE.py:NAME`` -> (the object NAME in that file, its label)."""
+    file, sep, name = target.rpartition(":")
+    if not sep or not file or not name:
+        raise UsageError(f"expected FILE.py:NAME (a file and a class or function in it), "
+                         f"got {target!r}")
+    module = import_file(file)
+    course = getattr(module, "COURSE", None)
+    if not hasattr(module, name) and isinstance(course, Course) and name in course.ids():
+        model = course.get(name)
+        built = callable_name(model.build) if model.build is not None else None
+        raise UsageError(f"{name!r} is a model id; give the class or function it is built "
+                         f"from" + (f": {file}:{built}" if built else " (a name in the file)"))
+    if not hasattr(module, name):
+        found = sorted(n for n, v in vars(module).items()
+                       if not n.startswith("_") and (inspect.isclass(v) or inspect.isfunction(v))
+                       and getattr(v, "__module__", None) == module.__name__)
+        raise UsageError(f"{file} has no {name!r}" + (f"; it defines {', '.join(found)}"
+                                                        if found else ""))
+    return getattr(module, name), f"{Path(file).name}:{name}"
 
 
 def print_tables(summary: dict | None, trace) -> None:
@@ -49,9 +74,10 @@ def _model_id(label: str) -> str:
 
 def training_findings(model: CourseModel, args: argparse.Namespace) -> list[Finding]:
     """Train on every seed and check the accuracy requirement of each run."""
-    from .data import load_mnist
-    from .summary import check_requirements
-    from .train import pick_device, run_course_model
+    from mnist_course.summary import check_requirements
+    from mnist_course.training.data import load_mnist
+    from mnist_course.training.device import pick_device
+    from mnist_course.training.train_model import run_course_model
 
     recipe = model.recipe.with_epochs(args.epochs) if args.epochs else model.recipe
     results_dir = Path(args.results_dir or "check-results")
@@ -74,7 +100,7 @@ def training_findings(model: CourseModel, args: argparse.Namespace) -> list[Find
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .models import COURSE
+    from mnist_course.models import COURSE
 
     obj, label = resolve_object(args.target)
     network, course_model = network_from(obj, label)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .errors import CourseError, UsageError
+from mnist_course.errors import CourseError, UsageError
 
 
 def whole_number(minimum: int):
@@ -145,7 +145,7 @@ def add_course_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _seeds(text: str) -> tuple[int, ...]:
-    from .options import parse_seeds
+    from mnist_course.pipeline.options import parse_seeds
 
     try:
         return parse_seeds(text)
@@ -155,7 +155,7 @@ def _seeds(text: str) -> tuple[int, ...]:
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
     """The options every build takes (the built-in course's and a student's); their dest
-    names are the fields of :class:`mnist_course.options.BuildOptions`."""
+    names are the fields of :class:`mnist_course.pipeline.options.BuildOptions`."""
     parser.add_argument("--only", nargs="+", metavar="MODEL_ID", default=None,
                         help="train only these models (the pages still show every model)")
     parser.add_argument("--retrain", action="store_true",
@@ -179,11 +179,11 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_options(args: argparse.Namespace):
-    """The :class:`~mnist_course.options.BuildOptions` a parsed build command line asks for
+    """The :class:`~mnist_course.pipeline.options.BuildOptions` a parsed build command line asks for
     (options a parser does not define keep their defaults)."""
     from dataclasses import fields
 
-    from .options import BuildOptions
+    from mnist_course.pipeline.options import BuildOptions
 
     given = vars(args)
     return BuildOptions(**{f.name: given[f.name] for f in fields(BuildOptions)
@@ -191,8 +191,8 @@ def build_options(args: argparse.Namespace):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .courses import load_course
-    from .models.network import count_parameters
+    from mnist_course.course.loading import load_course
+    from mnist_course.models.network import count_parameters
 
     course = load_course(args.course)
     width = max(len(m.id) for m in course)
@@ -205,11 +205,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from .courses import load_course
-    from .data import load_mnist
-    from .device import pick_device
-    from .results import resolve_results_dir
-    from .train import run_course_model
+    from mnist_course.course.loading import load_course
+    from mnist_course.store.files import resolve_results_dir
+    from mnist_course.training.data import load_mnist
+    from mnist_course.training.device import pick_device
+    from mnist_course.training.train_model import run_course_model
 
     model = load_course(args.course).get(args.model_id)  # fails fast, before loading data
     if args.threads:
@@ -232,14 +232,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .build import build_course, project_target
-    from .courses import load_course
+    from mnist_course.course.loading import load_course
+    from mnist_course.pipeline.builder import build_course, project_paths
 
     options = build_options(args)
     command = "mnist-course build" + (f" --course {args.course}" if args.course else "") + \
         f" --out {args.out}"
     course = load_course(args.course, build_command=command)
-    return build_course(course, project_target(args.out, args.course, options.preview),
+    return build_course(course, project_paths(args.out, args.course, options.preview),
                         options)
 
 
@@ -254,11 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "build":
             return cmd_build(args)
         if args.command == "check":
-            from .check import cmd_check
+            from mnist_course.check import cmd_check
 
             return cmd_check(args)
         if args.command == "new":
-            from .starter import write_starter
+            from mnist_course.pipeline.starter import write_starter
 
             return write_starter(args.dir)
         raise UsageError(f"unknown command {args.command!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from .assignment import (
+from mnist_course.assignment import (
     ACCURACY_BAR,
     LAST_EPOCHS,
     MAX_EPOCHS,
@@ -26,8 +26,8 @@ from .assignment import (
     sd_over_seeds,
     shared_seeds,
 )
-from .models.blocks import conv_parameters
-from .sourced import epoch_value, sourced, stat
+from mnist_course.models.blocks import conv_parameters
+from mnist_course.sourced import epoch_value, sourced, stat
 
 # A train-minus-test gap above this many points at the end reads as over-fitting.
 OVERFIT_GAP = 0.25

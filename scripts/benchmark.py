@@ -86,9 +86,10 @@ def run_students(args) -> dict:
     from torch.utils.data import DataLoader, Subset
     from torchvision import datasets, transforms
 
-    from mnist_course.data import MNIST_MEAN, MNIST_STD, resolve_data_dir
-    from mnist_course.engine import make_optimizer, make_scheduler
     from mnist_course.models import get_model
+    from mnist_course.training.data import MNIST_MEAN, MNIST_STD
+    from mnist_course.training.engine import make_optimizer, make_scheduler
+    from mnist_course.training.mnist_files import resolve_data_dir
 
     root = str(resolve_data_dir(args.data_dir))
     normalize = transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))
@@ -131,9 +132,9 @@ def run_engine(args) -> dict:
     """mnist_course.fit with the course recipe; timing from its per-epoch records."""
     import torch
 
-    from mnist_course.data import load_mnist
-    from mnist_course.engine import evaluate, fit
     from mnist_course.models import get_model
+    from mnist_course.training.data import load_mnist
+    from mnist_course.training.engine import evaluate, fit
 
     data = load_mnist(args.data_dir).subset(args.train_images, seed=0)
     course = get_model(MODEL_ID)
@@ -209,7 +210,7 @@ def main(argv=None) -> None:
         return
     import torch
 
-    from mnist_course.device import device_name
+    from mnist_course.training.device import device_name
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -5,11 +5,11 @@
     mkdocs serve                                # read it
 
 The built-in course's entry point: one call of the builder every course uses
-(:mod:`mnist_course.build`; ``mnist-course build --course FILE --out DIR`` for a
+(:mod:`mnist_course.pipeline.builder`; ``mnist-course build --course FILE --out DIR`` for a
 student's own), which plans, trains, measures, loads and renders, each stage in its own
 module. A stored run is reused when its cache key (model layers, recipe, seed, engine
 version) matches the model's code today, it finished, and it is not a quick check
-(:mod:`mnist_course.runs` decides). Only the command line lives here.
+(:mod:`mnist_course.store.runs` decides). Only the command line lives here.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mnist_course.build import Target, build_course
 from mnist_course.cli import OneLineParser, add_build_options, build_options
 from mnist_course.errors import CourseError, UsageError
 from mnist_course.models import COURSE
-from mnist_course.results import resolve_results_dir
+from mnist_course.pipeline.builder import build_course
+from mnist_course.pipeline.options import BuildPaths
+from mnist_course.store.files import resolve_results_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,8 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not docs_dir.is_dir():
             raise UsageError(f"--docs-dir {docs_dir} is not a folder")
         options = build_options(args)
-        target = Target(results_dir=resolve_results_dir(args.results_dir), docs_dir=docs_dir)
-        return build_course(COURSE, target, options)
+        paths = BuildPaths(results_dir=resolve_results_dir(args.results_dir), docs_dir=docs_dir)
+        return build_course(COURSE, paths, options)
     except CourseError as exc:
         if args.debug:
             raise

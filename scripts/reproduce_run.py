@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mnist_course.runs import NOT_RECORDED
+from mnist_course.store.runs import NOT_RECORDED
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ def compare_records(stored: dict, again: dict) -> list[str]:
             problems.append(f"{name} differs")
     # Recipe fields added after a run was stored are absent from its record; compared as
     # the cache key sees them, a recipe that trains the same is the same.
-    from mnist_course.recipe import Recipe, recipe_identity
+    from mnist_course.course.recipe import Recipe, recipe_identity
 
     if (recipe_identity(Recipe.from_dict(stored["recipe"]))
             != recipe_identity(Recipe.from_dict(again["recipe"]))):
@@ -81,12 +81,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from mnist_course.data import load_mnist
-    from mnist_course.device import compute_provenance, device_name, pick_device
     from mnist_course.errors import CourseError
     from mnist_course.models import get_model
-    from mnist_course.results import load_metrics, metrics_path, weights_path
-    from mnist_course.train import run_course_model
+    from mnist_course.store.files import load_metrics, metrics_path, weights_path
+    from mnist_course.training.data import load_mnist
+    from mnist_course.training.device import compute_provenance, device_name, pick_device
+    from mnist_course.training.train_model import run_course_model
 
     try:
         model = get_model(args.model_id)

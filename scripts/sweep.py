@@ -22,17 +22,17 @@ import shutil
 import sys
 
 from mnist_course.assignment import lowest_last, mean_last
+from mnist_course.course.recipe import cache_key
 from mnist_course.errors import CourseError, UsageError
 from mnist_course.models import COURSE
 from mnist_course.models.ablation import FINAL_ABLATION
 from mnist_course.models.sweeps import SWEEPS
-from mnist_course.recipe import cache_key
-from mnist_course.results import (
+from mnist_course.store.files import (
     metrics_path,
     resolve_results_dir,
     weights_path,
 )
-from mnist_course.sweep import (
+from mnist_course.store.sweep_runs import (
     base_candidate_runs,
     load_candidate_runs,
     next_seed,
@@ -94,8 +94,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from mnist_course.data import load_mnist
-    from mnist_course.train import run_course_model
+    from mnist_course.training.data import load_mnist
+    from mnist_course.training.train_model import run_course_model
 
     torch.set_num_threads(args.threads)
     sweep = RUNNABLE[args.sweep]

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_course.mnist_files import IDX_MAGIC_IMAGES, IDX_MAGIC_LABELS, RAW_FILES
-from mnist_course.results import SCHEMA_VERSION
+from mnist_course.store.files import SCHEMA_VERSION
+from mnist_course.training.mnist_files import IDX_MAGIC_IMAGES, IDX_MAGIC_LABELS, RAW_FILES
 
 
 def write_idx(path: Path, values: bytes, shape: tuple[int, ...], magic: int) -> Path:
@@ -115,7 +115,7 @@ def fixture_site_built(fixture_site):
 @pytest.fixture(scope="session")
 def mnist(mnist_dir):
     """Real MNIST loaded once per test session (CPU)."""
-    from mnist_course.data import load_mnist
+    from mnist_course.training.data import load_mnist
 
     return load_mnist(mnist_dir, device="cpu", download=False)
 

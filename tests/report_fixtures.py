@@ -14,11 +14,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from mnist_course.course.recipe import cache_key
 from mnist_course.models import COURSE, CourseModel
 from mnist_course.models.blocks import Conv
-from mnist_course.recipe import cache_key
-from mnist_course.results import SCHEMA_VERSION, metrics_path, write_json
-from mnist_course.sweep import sweep_results_dir
+from mnist_course.store.files import SCHEMA_VERSION, metrics_path, write_json
+from mnist_course.store.sweep_runs import sweep_results_dir
 
 TEST_COUNT = 10_000
 # Where each model's test accuracy settles, in percent (step by step towards the bar).

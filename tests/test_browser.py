@@ -20,11 +20,11 @@ import pytest
 from report_fixtures import REPO, fixture_record
 
 from mnist_course.models import COURSE
-from mnist_course.plots import MIN_TEXT_PX, SMALL_TEXT
 from mnist_course.report.colab import colab_url, repository_of
 from mnist_course.report.concepts import CONCEPTS, concept_page
 from mnist_course.report.paths import model_page, step_page
-from mnist_course.results import metrics_path, write_json
+from mnist_course.report.plots import MIN_TEXT_PX, SMALL_TEXT
+from mnist_course.store.files import metrics_path, write_json
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.browser

@@ -3,9 +3,9 @@ recipe changes in words."""
 
 from dataclasses import replace
 
+from mnist_course.course.recipe import Augmentation, Recipe
 from mnist_course.models import get_model
 from mnist_course.models.blocks import Conv, GlobalAvgPool, MaxPool
-from mnist_course.recipe import Augmentation, Recipe
 from mnist_course.report.changes import (
     RECIPE_WORDS,
     change_words,

@@ -103,7 +103,7 @@ def test_the_sites_colab_notebook_is_current():
 
 
 def test_the_starter_gets_its_own_colab_notebook(tmp_path, capsys):
-    from mnist_course.starter import write_starter
+    from mnist_course.pipeline.starter import write_starter
 
     assert write_starter(tmp_path / "mine") == 0
     notebook = json.loads((tmp_path / "mine" / COLAB_NOTEBOOK).read_text(encoding="utf-8"))

@@ -14,10 +14,9 @@ import torch
 from conftest import read_mkdocs_yml
 from report_fixtures import REPO, copy_rendered_docs, render, write_fixture_results
 
-from mnist_course.concept_store import check_model, concepts_path, recalibration_key
+from mnist_course.course.recipe import averaging_decay
 from mnist_course.models import COURSE, FINAL_MODEL_ID, get_model
 from mnist_course.models.blocks import Conv, GlobalAvgPool, MaxPool
-from mnist_course.recipe import averaging_decay
 from mnist_course.report.concepts import (
     CONCEPTS,
     averaging_schedule,
@@ -34,11 +33,12 @@ from mnist_course.report.concepts import (
     worked_parameters,
     worked_receptive_field,
 )
-from mnist_course.report.course import load_results
 from mnist_course.report.mathml import FormulaError, tex_to_mathml
+from mnist_course.report.model_results import load_results
 from mnist_course.report.paths import model_page
 from mnist_course.report.render import relative
-from mnist_course.results import read_json, write_json
+from mnist_course.store.concept_measures import check_model, concepts_path, recalibration_key
+from mnist_course.store.files import read_json, write_json
 
 STORED = REPO / "results"
 CONCEPT_BY_SLUG = {concept.slug: concept for concept in CONCEPTS}
@@ -220,7 +220,7 @@ def test_paired_seeds_are_the_shared_ones_from_unrounded_means():
 def test_the_optimizer_decays_batch_norm_and_the_classifier_too():
     """The weight-decay page says the decay reaches batch norm's scale and shift and the
     classifier's bias: the engine hands every trained parameter to one decayed group."""
-    from mnist_course.engine import make_optimizer
+    from mnist_course.training.engine import make_optimizer
 
     model = get_model(FINAL_MODEL_ID)
     network = model.network()
@@ -406,7 +406,7 @@ def test_no_formula_leaves_a_latex_command_in_its_mathml(docs):
 
 
 def tiny_data(n_train: int = 300, n_test: int = 50):
-    from mnist_course.data import MNISTData
+    from mnist_course.training.data import MNISTData
 
     generator = torch.Generator().manual_seed(1)
     return MNISTData(torch.rand(n_train, 1, 28, 28, generator=generator),
@@ -416,9 +416,9 @@ def tiny_data(n_train: int = 300, n_test: int = 50):
 
 
 def test_replayed_batches_are_the_ones_fit_trained_on(monkeypatch):
-    from mnist_course import engine
-    from mnist_course.concept_measure import last_training_batches
-    from mnist_course.recipe import Augmentation, Recipe
+    from mnist_course.course.recipe import Augmentation, Recipe
+    from mnist_course.pipeline.measure_concepts import last_training_batches
+    from mnist_course.training import engine
 
     seen = []
 
@@ -440,7 +440,7 @@ def test_replayed_batches_are_the_ones_fit_trained_on(monkeypatch):
 
 
 def test_measurements_are_skipped_with_a_reason(tmp_path):
-    from mnist_course.concept_measure import refresh_concept_measures
+    from mnist_course.pipeline.measure_concepts import refresh_concept_measures
 
     lines = refresh_concept_measures(COURSE, tmp_path / "results", tmp_path / "docs",
                                      str(tmp_path / "no-mnist"))
@@ -450,8 +450,8 @@ def test_measurements_are_skipped_with_a_reason(tmp_path):
 
 
 def test_augmentation_figure_is_drawn_from_the_given_digits(tmp_path):
-    from mnist_course.concept_measure import class_examples, draw_augmentation_figure
-    from mnist_course.recipe import Augmentation
+    from mnist_course.course.recipe import Augmentation
+    from mnist_course.pipeline.measure_concepts import class_examples, draw_augmentation_figure
 
     data = tiny_data()
     examples = class_examples(data)

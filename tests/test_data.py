@@ -2,10 +2,10 @@ import pytest
 import torch
 from conftest import write_tiny_mnist
 
-from mnist_course.data import check_split, load_mnist, random_affine
+from mnist_course.course.recipe import Augmentation
 from mnist_course.errors import DataError
-from mnist_course.mnist_files import resolve_data_dir, verify_raw_files
-from mnist_course.recipe import Augmentation
+from mnist_course.training.data import check_split, load_mnist, random_affine
+from mnist_course.training.mnist_files import resolve_data_dir, verify_raw_files
 
 
 def test_verify_accepts_tiny_files_with_their_counts(tmp_path):

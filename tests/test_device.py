@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
-from mnist_course import device as dev
 from mnist_course.models import FINAL_MODEL_ID, get_model
+from mnist_course.training import device as dev
 
 
 @pytest.fixture

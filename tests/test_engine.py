@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mnist_course.data import apply_affine, plan_epoch, random_affine
-from mnist_course.engine import make_optimizer, train_step
-from mnist_course.recipe import Augmentation, Recipe
+from mnist_course.course.recipe import Augmentation, Recipe
+from mnist_course.training.data import apply_affine, plan_epoch, random_affine
+from mnist_course.training.engine import make_optimizer, train_step
 
 
 def test_an_epoch_plan_holds_the_draws_training_made_batch_by_batch():

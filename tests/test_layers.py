@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_course.architecture import architecture_record, write_architecture
-from mnist_course.layers import layer_summary
+from mnist_course.architecture.layers import layer_summary
 from mnist_course.models import COURSE, get_model
 from mnist_course.models.blocks import Conv
-from mnist_course.runs import architecture_is_current, architecture_key, architecture_path
+from mnist_course.pipeline.measure_architecture import architecture_record, write_architecture
+from mnist_course.store.runs import architecture_is_current, architecture_key, architecture_path
 
 
 def trainable(model: nn.Module) -> int:

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
+from mnist_course.assignment import PARAM_BUDGET
 from mnist_course.models import COURSE, FINAL_MODEL_ID, LEAN_MODEL_ID, STEPS, get_model
 from mnist_course.models.blocks import describe_layer
 from mnist_course.models.network import MaskDropout
-from mnist_course.summary import PARAM_BUDGET
 
 
 def params(model_id: str) -> int:
@@ -91,7 +91,7 @@ def test_every_analysis_renders_from_sample_metrics_without_typed_numbers(tmp_pa
     decimal number of its own."""
     from report_fixtures import write_fixture_results
 
-    from mnist_course.report.course import load_results
+    from mnist_course.report.model_results import load_results
     from mnist_course.report.render import render_analysis
 
     write_fixture_results(tmp_path)

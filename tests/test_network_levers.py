@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_course.layers import layer_summary
+from mnist_course.architecture.layers import layer_summary
+from mnist_course.architecture.receptive_field import receptive_field
 from mnist_course.models import COURSE
 from mnist_course.models.blocks import (
     Conv,
@@ -25,7 +26,6 @@ from mnist_course.models.blocks import (
 from mnist_course.models.network import CourseNet, count_parameters
 from mnist_course.models.pytorch_source import pytorch_source
 from mnist_course.models.sweeps import NETWORK_LEVERS, PARAMETER_LIMIT, widened
-from mnist_course.receptive_field import receptive_field
 
 LEVERS = {candidate.id: candidate.model for candidate in NETWORK_LEVERS.candidates}
 SPECS = {**{m.id: m.architecture for m in COURSE if m.architecture}, **{

@@ -18,15 +18,12 @@ from pathlib import Path
 import pytest
 from conftest import assert_builds_clean, mkdocs_build
 
-from mnist_course.course import (
-    Course,
-    CourseModel,
-    build_source,
-    check_analysis_template,
-)
-from mnist_course.courses import load_course
+from mnist_course.course.definition import Course, CourseModel
+from mnist_course.course.loading import load_course
+from mnist_course.course.recipe import Recipe
+from mnist_course.course.student_code import build_source
 from mnist_course.errors import UsageError
-from mnist_course.recipe import Recipe
+from mnist_course.report.render import check_analysis_template
 
 EXAMPLE = Path(__file__).resolve().parent / "example_course" / "course.py"
 # The smallest preview that still trains every model: what is tested is the build around
@@ -366,7 +363,7 @@ def test_new_writes_a_starter_course_that_builds(tmp_path, mnist_dir):
 def test_every_template_variable_and_field_is_documented():
     import dataclasses
 
-    from mnist_course.course import ANALYSIS_VARIABLES
+    from mnist_course.course.definition import ANALYSIS_VARIABLES
     from mnist_course.report.format import FILTERS
     from mnist_course.summary import BUDGET, Comparison, RunSummary, SeedsSummary
 
@@ -386,7 +383,7 @@ def test_every_template_variable_and_field_is_documented():
 def _results(analysis: str, previous: str | None = "first"):
     from conftest import fake_record
 
-    from mnist_course.report.course import ModelResults
+    from mnist_course.report.model_results import ModelResults
 
     first = CourseModel("first", step=1, title="First", target="x", recipe=Recipe(),
                         analysis="", build=dict)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mnist_course.models import COURSE, STEPS
-from mnist_course.results import validate_metrics
+from mnist_course.store.files import validate_metrics
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -105,14 +105,14 @@ def snapshot(paths: dict[str, Path]) -> dict[str, bytes]:
 def test_plots_module_does_not_import_torch():
     import subprocess
 
-    code = "import sys, mnist_course.plots; print('torch' in sys.modules)"
+    code = "import sys, mnist_course.report.plots; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_model_figures_are_valid_and_byte_identical_on_rerun(tmp_path):
-    from mnist_course.plots import model_figures
+    from mnist_course.report.plots import model_figures
 
     records = [fake_record(seed=0), failed_record(seed=1), fake_record(seed=2)]
     first = model_figures(records, tmp_path)
@@ -128,7 +128,7 @@ def test_model_figures_are_valid_and_byte_identical_on_rerun(tmp_path):
 
 
 def test_model_figures_skip_what_is_missing(tmp_path):
-    from mnist_course.plots import model_figures
+    from mnist_course.report.plots import model_figures
 
     assert model_figures([failed_record(seed=0)], tmp_path) == {}
     assert model_figures([], tmp_path) == {}
@@ -143,7 +143,7 @@ def test_model_figures_skip_what_is_missing(tmp_path):
 
 
 def test_a_constant_learning_rate_gets_no_plot(tmp_path):
-    from mnist_course.plots import draw_model_figures, is_constant_rate, model_figures
+    from mnist_course.report.plots import draw_model_figures, is_constant_rate, model_figures
 
     record = fake_record()
     record["lr_trace"] = [[step / 4, 0.01] for step in range(61)]
@@ -158,7 +158,7 @@ def test_a_constant_learning_rate_gets_no_plot(tmp_path):
 
 
 def test_course_figures_are_valid_and_byte_identical_on_rerun(tmp_path):
-    from mnist_course.plots import course_figures
+    from mnist_course.report.plots import course_figures
 
     records, steps = course_records()
     first = course_figures(records, steps, STEPS, "s3_final", tmp_path)
@@ -172,7 +172,7 @@ def test_course_figures_are_valid_and_byte_identical_on_rerun(tmp_path):
 
 
 def test_course_figures_survive_failed_and_missing_models(tmp_path):
-    from mnist_course.plots import course_figures
+    from mnist_course.report.plots import course_figures
 
     records = {"s1_skeleton": [fake_record("s1_skeleton", 1, params=19000, ceiling=99.2)],
                "s3_final": [failed_record("s3_final", seed=0)]}
@@ -184,7 +184,7 @@ def test_course_figures_survive_failed_and_missing_models(tmp_path):
 
 def test_step_palette_covers_every_course_step():
     from mnist_course.models import STEPS
-    from mnist_course.plots import STEP_COLOURS
+    from mnist_course.report.plots import STEP_COLOURS
 
     assert set(STEP_COLOURS) == set(STEPS)
     assert len(set(STEP_COLOURS.values())) == len(STEP_COLOURS)
@@ -194,7 +194,7 @@ def test_step_palette_covers_every_course_step():
 
 def drawn_figures() -> list[tuple[str, object]]:
     """Every figure the site draws, from fake runs: (file name, matplotlib Figure)."""
-    from mnist_course.plots import FILE_NAMES, draw_course_figures, draw_model_figures
+    from mnist_course.report.plots import FILE_NAMES, draw_course_figures, draw_model_figures
 
     records, steps = course_records()
     figures = {**draw_model_figures([fake_record(seed=0), fake_record(seed=1)]),
@@ -204,7 +204,7 @@ def drawn_figures() -> list[tuple[str, object]]:
 
 
 def test_displayed_px_follows_the_phone_column():
-    from mnist_course.plots import CSS_PX_PER_INCH, PHONE_COLUMN_PX, displayed_px
+    from mnist_course.report.plots import CSS_PX_PER_INCH, PHONE_COLUMN_PX, displayed_px
 
     # The figures before: 8.5 pt text on a 7-inch figure, shrunk from 672 px to the phone's
     # column, came out about 6 px high: too small to read.
@@ -222,7 +222,7 @@ def test_tick_labels_are_legible_on_a_phone():
     import matplotlib
     from matplotlib.font_manager import FontProperties
 
-    from mnist_course.plots import FIGURE_WIDTH, MIN_TEXT_PX, STYLE, displayed_px
+    from mnist_course.report.plots import FIGURE_WIDTH, MIN_TEXT_PX, STYLE, displayed_px
 
     # From the style alone: the tick label size rcParams give, at the usual figure width.
     with matplotlib.rc_context(STYLE):
@@ -243,7 +243,7 @@ def test_tick_labels_are_legible_on_a_phone():
 def test_every_text_is_legible_on_a_phone():
     from matplotlib.text import Text
 
-    from mnist_course.plots import MIN_TEXT_PX, PNG_DPI, displayed_px
+    from mnist_course.report.plots import MIN_TEXT_PX, PNG_DPI, displayed_px
 
     for name, figure in drawn_figures():
         figure.draw_without_rendering()
@@ -265,7 +265,7 @@ def colour_distance(first: str, second: str) -> float:
 
 
 def test_bar_colour_is_in_no_series_palette():
-    from mnist_course.plots import (
+    from mnist_course.report.plots import (
         BAR_COLOUR,
         OTHER_COLOUR,
         SERIES_COLOURS,
@@ -285,8 +285,8 @@ def test_bar_colour_is_in_no_series_palette():
 def test_no_line_on_a_chart_shares_the_bar_colour():
     from matplotlib.colors import same_color
 
-    from mnist_course.plots import BAR_COLOUR
-    from mnist_course.summary import ACCURACY_BAR
+    from mnist_course.assignment import ACCURACY_BAR
+    from mnist_course.report.plots import BAR_COLOUR
 
     bars = 0
     for name, figure in drawn_figures():
@@ -302,8 +302,8 @@ def test_no_line_on_a_chart_shares_the_bar_colour():
 def test_accuracy_of_every_model_is_a_panel_per_step_of_at_most_six_lines():
     from matplotlib.colors import to_hex
 
-    from mnist_course.plots import draw_course_figures, split_panels
-    from mnist_course.summary import ACCURACY_BAR
+    from mnist_course.assignment import ACCURACY_BAR
+    from mnist_course.report.plots import draw_course_figures, split_panels
 
     records, steps = course_records()
     headings = {step: COURSE.heading(step) for step in STEPS}
@@ -336,7 +336,7 @@ def test_accuracy_of_every_model_is_a_panel_per_step_of_at_most_six_lines():
 
 
 def test_models_are_split_into_even_panels_of_at_most_six():
-    from mnist_course.plots import MAX_SERIES, split_panels
+    from mnist_course.report.plots import MAX_SERIES, split_panels
 
     models = [f"m{i}" for i in range(12)]
     assert MAX_SERIES == 6
@@ -352,8 +352,8 @@ def test_no_panel_has_more_than_six_lines_or_two_alike():
     apart: every line chart (the bar aside) keeps to six, each its own colour and marker."""
     from matplotlib.colors import to_hex
 
-    from mnist_course.plots import MAX_SERIES
-    from mnist_course.summary import ACCURACY_BAR
+    from mnist_course.assignment import ACCURACY_BAR
+    from mnist_course.report.plots import MAX_SERIES
 
     charts = 0
     for name, figure in drawn_figures():
@@ -370,7 +370,7 @@ def test_no_panel_has_more_than_six_lines_or_two_alike():
 
 
 def test_models_of_one_size_sit_side_by_side():
-    from mnist_course.plots import DODGE_PT, dodge_shifts
+    from mnist_course.report.plots import DODGE_PT, dodge_shifts
 
     assert dodge_shifts([7770, 5000, 7770, 7770]) == [-2 * DODGE_PT, 0, -DODGE_PT, 0]
     assert dodge_shifts([19000, 8000]) == [0, 0]
@@ -379,7 +379,7 @@ def test_models_of_one_size_sit_side_by_side():
 def test_no_two_markers_of_the_parameter_chart_overlap():
     """Five models of one parameter count once sat on one spot: each marker now has its own
     place, and the dense final step gets a zoomed panel of its own with every label."""
-    from mnist_course.plots import draw_course_figures
+    from mnist_course.report.plots import draw_course_figures
 
     records, steps = course_records()
     figure = draw_course_figures(records, steps, STEPS, "s3_final")["params_vs_accuracy"]
@@ -398,7 +398,7 @@ def test_no_two_markers_of_the_parameter_chart_overlap():
 
 
 def test_long_titles_are_wrapped_to_the_figure():
-    from mnist_course.plots import TITLE_CHARACTERS, wrap_title
+    from mnist_course.report.plots import TITLE_CHARACTERS, wrap_title
 
     title = "s3_final — Final: batch-norm statistics recomputed before every test pass"
     wrapped = wrap_title(title + "\n(seed 0)")
@@ -408,10 +408,10 @@ def test_long_titles_are_wrapped_to_the_figure():
 
 
 def test_seed_band_is_the_mean_and_range_per_epoch():
-    from mnist_course.plots import _seed_band
+    from mnist_course.report.plots import seed_band
 
     runs = [fake_record(seed=seed, epochs=3) for seed in (0, 1, 2)]
-    epochs, mean, low, high = _seed_band(runs)
+    epochs, mean, low, high = seed_band(runs)
     assert epochs == [1, 2, 3]
     for index in range(3):
         values = [run["epochs"][index]["test_accuracy"] for run in runs]
@@ -420,7 +420,7 @@ def test_seed_band_is_the_mean_and_range_per_epoch():
 
 
 def test_colour_bar_ticks_are_spread_and_end_at_the_top():
-    from mnist_course.plots import colour_bar_ticks
+    from mnist_course.report.plots import colour_bar_ticks
 
     assert colour_bar_ticks(2) == [1, 2]
     assert colour_bar_ticks(4) == [1, 2, 3, 4]
@@ -433,7 +433,7 @@ def test_colour_bar_ticks_are_spread_and_end_at_the_top():
 
 
 def test_confusion_colour_bar_is_labelled_in_plain_counts():
-    from mnist_course.plots import colour_bar_ticks, draw_model_figures
+    from mnist_course.report.plots import colour_bar_ticks, draw_model_figures
 
     record = fake_record()
     matrix = record["evaluation"]["confusion_matrix"]
@@ -445,7 +445,7 @@ def test_confusion_colour_bar_is_labelled_in_plain_counts():
 
 
 def test_twelve_models_in_a_panel_are_told_apart():
-    from mnist_course.plots import series_style
+    from mnist_course.report.plots import series_style
 
     styles = [series_style(index) for index in range(12)]
     assert len({marker for _, marker, _ in styles}) == 12
@@ -453,8 +453,8 @@ def test_twelve_models_in_a_panel_are_told_apart():
 
 
 def test_last_epochs_are_one_zoomed_panel_per_model_of_the_final_step():
-    from mnist_course.plots import draw_course_figures
-    from mnist_course.summary import ACCURACY_BAR, LAST_EPOCHS
+    from mnist_course.assignment import ACCURACY_BAR, LAST_EPOCHS
+    from mnist_course.report.plots import draw_course_figures
 
     records, steps = course_records()
     figure = draw_course_figures(records, steps, STEPS, "s3_final")["last_epochs"]
@@ -480,8 +480,8 @@ def test_last_epochs_are_one_zoomed_panel_per_model_of_the_final_step():
 def test_figure_1_marks_the_models_that_meet_the_bar_by_its_definition():
     """A model whose mean is above the bar but whose one seed dips below it in one of the
     last epochs is hollow: the figure never says "meets the bar" from a mean."""
-    from mnist_course.plots import params_vs_accuracy_figure
-    from mnist_course.summary import ACCURACY_BAR
+    from mnist_course.assignment import ACCURACY_BAR
+    from mnist_course.report.plots import params_vs_accuracy_figure
 
     dipping = fake_record("s3_dipping", seed=1, ceiling=99.6, params=6000)
     dipping["epochs"][-1]["test_accuracy"] = ACCURACY_BAR - 0.01

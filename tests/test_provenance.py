@@ -12,7 +12,7 @@ from mnist_course.models import COURSE
 from mnist_course.report.provenance import build_of, origins, readable_time
 from mnist_course.report.render import render_pages
 from mnist_course.report.site import load_site
-from mnist_course.results import load_metrics
+from mnist_course.store.files import load_metrics
 
 
 def test_times_read_as_dates():

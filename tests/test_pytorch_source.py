@@ -11,11 +11,11 @@ import pytest
 import torch
 
 import mnist_course as mc
+from mnist_course.architecture.receptive_field import receptive_field
 from mnist_course.models import COURSE, CourseModel, get_model
 from mnist_course.models.blocks import Conv, GlobalAvgPool, MaxPool
 from mnist_course.models.network import count_parameters
-from mnist_course.models.pytorch_source import _float_literal, pytorch_source, recipe_source
-from mnist_course.receptive_field import receptive_field
+from mnist_course.models.pytorch_source import float_literal, pytorch_source, recipe_source
 
 MODEL_IDS = [model.id for model in COURSE]
 
@@ -146,9 +146,9 @@ def test_every_recipe_field_survives_the_round_trip():
 
 
 def test_float_literals_read_back_exactly():
-    assert [_float_literal(v) for v in (0.1, 7.0, 1e-3, 5e-4, 2.5e-5, 0.0, 100.0)] == [
+    assert [float_literal(v) for v in (0.1, 7.0, 1e-3, 5e-4, 2.5e-5, 0.0, 100.0)] == [
         "0.1", "7.0", "1e-3", "5e-4", "2.5e-5", "0.0", "100.0"]
     rng = random.Random(0)
     for _ in range(2000):
         value = rng.uniform(0.5, 9.5) * 10 ** rng.randint(-12, 6) * rng.choice((1, -1))
-        assert float(_float_literal(value)) == value
+        assert float(float_literal(value)) == value

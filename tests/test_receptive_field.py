@@ -19,16 +19,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_course.architecture import architecture_path
-from mnist_course.errors import UsageError
-from mnist_course.models import COURSE, get_model
-from mnist_course.receptive_field import (
+from mnist_course.architecture.receptive_field import (
     HEIGHT_AXIS_NOTE,
     receptive_field,
     trace_receptive_field,
 )
-from mnist_course.results import read_json
-from mnist_course.static_checks import static_findings
+from mnist_course.architecture.static_checks import static_findings
+from mnist_course.errors import UsageError
+from mnist_course.models import COURSE, get_model
+from mnist_course.store.files import read_json
+from mnist_course.store.runs import architecture_path
 
 FIELDS = ("name", "kernel", "stride", "padding", "dilation", "size_in", "size_out",
           "jump_in", "jump_out", "rf_in", "rf_out")

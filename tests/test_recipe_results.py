@@ -4,9 +4,9 @@ import pytest
 import torch
 from conftest import fake_record
 
+from mnist_course.course.recipe import Augmentation, Recipe, cache_key
 from mnist_course.errors import ResultsError, UsageError
-from mnist_course.recipe import Augmentation, Recipe, cache_key
-from mnist_course.results import load_metrics, load_weights, save_weights, write_json
+from mnist_course.store.files import load_metrics, load_weights, save_weights, write_json
 
 
 def test_recipe_json_round_trip():
@@ -90,11 +90,11 @@ def test_results_lock_refuses_a_second_build_and_recovers_stale_locks(tmp_path):
     import sys
 
     from mnist_course.errors import CourseError
-    from mnist_course.results import ResultsLock
+    from mnist_course.store.files import ResultsLock
 
     with ResultsLock(tmp_path):
         other = subprocess.run(
-            [sys.executable, "-c", "from mnist_course.results import ResultsLock; "
+            [sys.executable, "-c", "from mnist_course.store.files import ResultsLock; "
              f"ResultsLock({str(tmp_path)!r}).acquire()"], capture_output=True, text=True)
         assert other.returncode != 0 and "another build is running" in other.stderr
     assert not (tmp_path / ".build.lock").exists()
@@ -110,7 +110,7 @@ def test_results_lock_refuses_a_second_build_and_recovers_stale_locks(tmp_path):
 
 
 def test_build_records_accumulate_and_a_broken_file_is_ignored(tmp_path):
-    from mnist_course.results import BUILDS_FILE, read_builds, record_build
+    from mnist_course.store.files import BUILDS_FILE, read_builds, record_build
 
     assert read_builds(tmp_path) == []
     record_build(tmp_path, {"started_at": "t1", "wall_seconds": 12.5, "runs": ["a seed 0"]})
@@ -144,7 +144,7 @@ def test_bn_recalibration_is_checked_and_stays_out_of_old_cache_keys():
 
 
 def test_options_added_later_leave_stored_cache_keys_alone():
-    from mnist_course.recipe import Recipe, cache_key
+    from mnist_course.course.recipe import Recipe, cache_key
 
     plain = Recipe()
     assert cache_key([], plain, 0, None) == cache_key(

@@ -21,12 +21,12 @@ from report_fixtures import (
     write_fixture_results,
 )
 
-from mnist_course.jobs import longest_first
 from mnist_course.models import COURSE, FINAL_MODEL_ID, get_model
+from mnist_course.pipeline.jobs import longest_first
 from mnist_course.report.format import count, mean_sd, pct
 from mnist_course.report.paths import model_page
-from mnist_course.results import metrics_path, write_json
-from mnist_course.runs import RunStore
+from mnist_course.store.files import metrics_path, write_json
+from mnist_course.store.runs import RunStore
 from mnist_course.summary import summarize, summarize_seeds
 
 PLACEHOLDERS = re.compile(r"TODO|\[Provide|lorem|\bnan\b|\{\{|\{%|%\}", re.IGNORECASE)
@@ -280,15 +280,25 @@ def test_notebook_hash_follows_its_cells_and_the_engine(monkeypatch):
 
 
 def test_comparisons_in_prose_know_equality_and_noise():
-    from mnist_course.report.format import against, from_to, noise_words, same, was
+    from mnist_course.report.format import (
+        FILTERS,
+        against,
+        from_to,
+        noise_words,
+        previously,
+        prints_same,
+    )
     from mnist_course.summary import compare_seeds
 
-    assert same(0.081, 0.079, "points") and not same(99.26, 99.27)
+    assert prints_same(0.081, 0.079, "points") and not prints_same(99.26, 99.27)
     assert from_to(0.081, 0.079, "points") == "stayed at 0.08 points"
     assert from_to(99.26, 99.31) == "moved from 99.26 % to 99.31 %"
     assert against(0.08, 0.0801, "points") == "unchanged at 0.08 points"
     assert against(99.31, 99.26) == "99.31 %, against 99.26 %"
-    assert was(98.81, 98.8149) == "unchanged" and was(98.81, 98.77) == "was 98.81 %"
+    assert previously(98.81, 98.8149) == "unchanged"
+    assert previously(98.81, 98.77) == "was 98.81 %"
+    # a student's Analysis written with the filters' earlier names still renders
+    assert FILTERS["was"] is previously and FILTERS["same"] is prints_same
 
     def seeds(*means):
         return summarize_seeds([fake_record(seed=k, tests=[m] * 15) for k, m in enumerate(means)])
@@ -324,7 +334,7 @@ def test_the_badge_counts_the_passing_seeds_and_names_the_final_models_seeds():
 
 
 def test_train_accuracy_is_defined_as_the_engine_measures_it():
-    from mnist_course.recipe import Augmentation, Recipe
+    from mnist_course.course.recipe import Augmentation, Recipe
     from mnist_course.report.render import train_accuracy_note
 
     plain = train_accuracy_note({"layers": [{"kind": "Conv2d"}]}, Recipe())
@@ -348,7 +358,7 @@ def test_analyses_read_right_for_either_outcome(model_id, level):
     """The models whose runs are still training (or were split): their Analyses branch on the
     runs, so each must read correctly whether the bar holds or not."""
     from mnist_course.report.audit import Findings, check_prose
-    from mnist_course.report.course import ModelResults
+    from mnist_course.report.model_results import ModelResults
     from mnist_course.report.render import render_analysis
 
     model = get_model(model_id)
@@ -387,7 +397,7 @@ def test_the_write_up_explains_noise_once_and_defines_train_accuracy_in_every_se
     site = load_site(COURSE, repo / "results", repo / "docs")
     text = render_writeup(site, "WRITEUP_files")
     assert text.count("*run-to-run noise*") == 1
-    trained = sum(1 for results in site.course if results.trained)
+    trained = sum(1 for results in site.models if results.trained)
     assert text.count("Train accuracy is the share of training images") == trained
     model_page_text = (repo / "docs" / model_page(COURSE, get_model("s2_gap"))).read_text()
     assert model_page_text.count("*run-to-run noise*") == 1
@@ -396,7 +406,7 @@ def test_the_write_up_explains_noise_once_and_defines_train_accuracy_in_every_se
 def test_the_reproduce_page_names_the_folder_that_holds_mnist_raw(fixture_site):
     """The data option names the folder holding MNIST/raw/, not MNIST/ itself: the example
     must be a value a reader can paste."""
-    from mnist_course.mnist_files import resolve_data_dir
+    from mnist_course.training.mnist_files import resolve_data_dir
 
     text = (fixture_site["docs"] / "reproduce.md").read_text(encoding="utf-8")
     value = re.search(r"export MNIST_COURSE_DATA=(\S+)", text).group(1)

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from conftest import fake_record
 
-from mnist_course.recipe import Recipe
-from mnist_course.results import save_weights
+from mnist_course.course.recipe import Recipe
+from mnist_course.store.files import save_weights
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "reproduce_run.py"
 

@@ -14,7 +14,7 @@ import time
 import pytest
 from report_fixtures import copy_docs, load_builder, render, write_fixture_results
 
-from mnist_course.results import metrics_path, write_json
+from mnist_course.store.files import metrics_path, write_json
 
 
 @pytest.mark.parametrize("damage", ["truncate", "not json", "schema", "missing field"])
@@ -58,7 +58,7 @@ def test_a_failed_run_is_shown_as_failed_and_the_rest_still_renders(tmp_path):
 def test_a_second_build_on_the_same_results_is_refused(tmp_path, capsys):
     write_fixture_results(tmp_path / "results")
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from mnist_course.results import ResultsLock; "
+        "import sys, time; from mnist_course.store.files import ResultsLock; "
         f"lock = ResultsLock({str(tmp_path / 'results')!r}); lock.acquire(); "
         "print('locked', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     try:

@@ -1,4 +1,4 @@
-"""A run's one home (mnist_course.runs): identity, state, plan, read once; build options."""
+"""A run's one home (mnist_course.store.runs): identity, state, plan, read once; build options."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from conftest import fake_record
 
-from mnist_course import runs
 from mnist_course.errors import UsageError
 from mnist_course.models import COURSE, get_model
-from mnist_course.options import BuildOptions, parse_seeds
-from mnist_course.report.course import load_results
-from mnist_course.results import load_metrics, metrics_path, write_json
+from mnist_course.pipeline.options import BuildOptions, parse_seeds
+from mnist_course.report.model_results import load_results
+from mnist_course.store import runs
+from mnist_course.store.files import load_metrics, metrics_path, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,7 @@ def test_every_committed_full_run_carries_the_key_its_model_gives_today():
             if record["status"] == "complete" and not record["quick_check"]:
                 current = record["cache_key"] == runs.run_key(model, record["seed"])
                 assert current == (runs.RunStore(REPO / "results").state(
-                    model, record["seed"]).state == runs.CURRENT)
+                    model, record["seed"]).status == runs.CURRENT)
                 checked += current
     assert checked >= 58  # the build's "58 reused"
 
@@ -42,12 +42,12 @@ def test_each_state_says_why(tmp_path):
         runs.FAILED: fake_record(model.id, cache_key=key, status="failed", failure="diverged"),
     }
     for state, record in cases.items():
-        assert runs.judge(model, 0, record).state == state
+        assert runs.judge(model, 0, record).status == state
     assert runs.judge(model, 0, cases[runs.FAILED]).detail == "diverged"
-    assert runs.judge(model, 0, None, "bad JSON").state == runs.INVALID
+    assert runs.judge(model, 0, None, "bad JSON").status == runs.INVALID
     preview = runs.Preview(epochs=1, train_subset=500)
     quick = fake_record(model.id, cache_key=runs.run_key(model, 0, preview), quick_check=True)
-    assert runs.judge(model, 0, quick, preview=preview).state == runs.CURRENT
+    assert runs.judge(model, 0, quick, preview=preview).status == runs.CURRENT
     assert runs.is_shown(model, quick, preview) and not runs.is_shown(model, quick)
 
 
@@ -60,7 +60,7 @@ def test_a_build_reads_each_run_once_and_sees_what_it_trained(tmp_path, monkeypa
     monkeypatch.setattr(runs, "load_metrics", lambda path: reads.append(path) or original(path))
     store = runs.RunStore(tmp_path)
     plans = runs.plan_seeds(store, model, (0, 1))
-    assert [(p.seed, p.state.state, p.train) for p in plans] == [
+    assert [(p.seed, p.run.status, p.train) for p in plans] == [
         (0, runs.CURRENT, False), (1, runs.MISSING, True)]
     assert [p.train for p in runs.plan_seeds(store, model, (0, 1), no_train=True)] == [0, 0]
     assert [p.train for p in runs.plan_seeds(store, model, (0,), retrain=True)] == [True]
@@ -80,7 +80,7 @@ def test_seeds_on_several_environments_are_named_each():
             "device": "cpu", "device_name": device_name, "threads": 1, "torch": torch_version,
             "training_seconds": 1.0})
 
-    from mnist_course.report.course import ModelResults
+    from mnist_course.report.model_results import ModelResults
 
     same = ModelResults(model, [on(0, "AMD EPYC", "2.14.1"), on(1, "AMD EPYC", "2.14.1")])
     assert not same.environments_differ
@@ -110,18 +110,18 @@ def test_build_options_check_themselves_in_one_line():
 
 
 def test_every_training_job_gets_one_thread_however_many_run(tmp_path):
-    from mnist_course.build import Target
-    from mnist_course.jobs import THREADS_PER_JOB, train_command
+    from mnist_course.pipeline.jobs import THREADS_PER_JOB, train_command
+    from mnist_course.pipeline.options import BuildPaths
 
     for jobs in (1, 4):
         command = train_command(get_model("s1_skeleton"), 2, BuildOptions(jobs=jobs),
-                                Target(tmp_path / "results", tmp_path / "docs"))
+                                BuildPaths(tmp_path / "results", tmp_path / "docs"))
         assert command[command.index("--threads") + 1] == str(THREADS_PER_JOB) == "1"
         assert command[command.index("--seed") + 1] == "2"
 
 
 def test_the_environment_names_the_capability_or_says_it_is_not_recorded():
-    from mnist_course.runs import compute_capability, run_environment
+    from mnist_course.store.runs import compute_capability, run_environment
 
     old = {"device": "cpu", "device_name": "AMD EPYC", "threads": 1, "torch": "2.14.1"}
     assert compute_capability(old) == "vector capability not recorded"

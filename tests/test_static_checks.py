@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from mnist_course.course import CourseModel
-from mnist_course.courses import load_course
-from mnist_course.errors import UsageError
-from mnist_course.recipe import Recipe
-from mnist_course.results import metrics_path
-from mnist_course.static_checks import (
+from mnist_course.architecture.static_checks import (
     check_before_training,
     requirement_findings,
     static_findings,
 )
+from mnist_course.course.definition import CourseModel
+from mnist_course.course.loading import load_course
+from mnist_course.course.recipe import Recipe
+from mnist_course.errors import UsageError
+from mnist_course.store.files import metrics_path
 
 RECIPE = Recipe(epochs=1, lr=0.05)
 COURSE_FILE = '''

@@ -5,18 +5,12 @@ import json
 
 from conftest import fake_record
 
-from mnist_course.course import CourseModel
+from mnist_course.course.definition import CourseModel
+from mnist_course.course.recipe import Recipe
+from mnist_course.course.sweep import Sweep, candidate
 from mnist_course.models.blocks import Conv, GlobalAvgPool
 from mnist_course.models.sweeps import SWEEPS
-from mnist_course.recipe import Recipe
-from mnist_course.sweep import (
-    Sweep,
-    candidate,
-    next_seed,
-    sweep_results_dir,
-    sweep_table,
-    sweep_verdict,
-)
+from mnist_course.store.sweep_runs import next_seed, sweep_results_dir, sweep_table, sweep_verdict
 
 BASE = CourseModel(id="base", step=3, title="Base", target=("t",), analysis="",
                    architecture=(Conv(8), GlobalAvgPool(), Conv(10, kernel=1, relu=False)),

@@ -14,8 +14,8 @@ from mnist_course.report.format import pct
 from mnist_course.report.project import nav_entries
 from mnist_course.report.render import render_pages
 from mnist_course.report.site import load_site
-from mnist_course.results import metrics_path, write_json
-from mnist_course.sweep import sweep_results_dir
+from mnist_course.store.files import metrics_path, write_json
+from mnist_course.store.sweep_runs import sweep_results_dir
 
 PASSING = [98.0 + 0.1 * i for i in range(10)] + [99.45, 99.52, 99.48, 99.50, 99.47]
 FAILING = [98.0 + 0.1 * i for i in range(10)] + [99.41, 99.36, 99.44, 99.43, 99.40]

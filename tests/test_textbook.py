@@ -9,23 +9,24 @@ import pytest
 from conftest import fake_record
 from report_fixtures import fixture_record, write_fixture_results
 
-from mnist_course.course import Course, CourseModel
+from mnist_course.course.definition import Course, CourseModel
+from mnist_course.course.recipe import Recipe, cache_key
+from mnist_course.course.sweep import Sweep, candidate
 from mnist_course.errors import UsageError
 from mnist_course.models import COURSE
 from mnist_course.models.ablation import CHAIN, FINAL_ABLATION, changed_fields
 from mnist_course.models.step3_augmentation import FINAL
-from mnist_course.recipe import Recipe, cache_key
 from mnist_course.report.ablation import ablation_view
-from mnist_course.report.course import load_results
 from mnist_course.report.format import pct, pts
+from mnist_course.report.model_results import load_results
 from mnist_course.report.paths import model_page, step_page, sweep_page
 from mnist_course.report.project import nav_entries
 from mnist_course.report.render import render_pages
 from mnist_course.report.site import load_site
 from mnist_course.report.solution import network_blocks
-from mnist_course.report.sweeps import sweep_view
-from mnist_course.results import metrics_path, write_json
-from mnist_course.sweep import Sweep, candidate, sweep_results_dir
+from mnist_course.report.sweep_page import sweep_view
+from mnist_course.store.files import metrics_path, write_json
+from mnist_course.store.sweep_runs import sweep_results_dir
 
 # ----------------------------------------------------------------------------------------
 # Steps, the section beyond them, and where their pages live

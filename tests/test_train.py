@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from mnist_course import cli
-from mnist_course.engine import fit
 from mnist_course.models import get_model
-from mnist_course.results import SCHEMA_VERSION, load_metrics, load_weights
+from mnist_course.store.files import SCHEMA_VERSION, load_metrics, load_weights
 from mnist_course.summary import check_requirements
-from mnist_course.train import run_course_model
+from mnist_course.training.engine import fit
+from mnist_course.training.train_model import run_course_model
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +115,7 @@ def test_diverging_recipe_fails_clearly_and_is_recorded(mnist, tmp_path):
 def test_quick_check_never_overwrites_a_course_result(mnist, tmp_path):
     from conftest import fake_record
 
-    from mnist_course.results import write_json
+    from mnist_course.store.files import write_json
 
     write_json(tmp_path / "s1_skeleton" / "seed-0" / "metrics.json",
                fake_record("s1_skeleton"))
@@ -129,8 +129,8 @@ def test_quick_check_never_overwrites_a_course_result(mnist, tmp_path):
 def test_one_cycle_ends_early_and_holds_its_final_learning_rate():
     from dataclasses import replace
 
-    from mnist_course.data import MNISTData
-    from mnist_course.recipe import Recipe
+    from mnist_course.course.recipe import Recipe
+    from mnist_course.training.data import MNISTData
 
     generator = torch.Generator().manual_seed(0)
     data = MNISTData(torch.rand(64, 1, 28, 28, generator=generator),
@@ -151,8 +151,8 @@ def test_one_cycle_ends_early_and_holds_its_final_learning_rate():
 
 
 def test_recalibrated_batch_norm_holds_the_statistics_of_the_given_images():
-    from mnist_course.data import normalize
-    from mnist_course.engine import recalibrate_batch_norm
+    from mnist_course.training.data import normalize
+    from mnist_course.training.engine import recalibrate_batch_norm
 
     torch.manual_seed(0)
     model = get_model("s3_lean").network()
@@ -178,7 +178,7 @@ def test_recalibrated_batch_norm_holds_the_statistics_of_the_given_images():
 def test_weight_average_is_what_is_tested_and_kept_and_resumes_exactly(mnist, tmp_path):
     import dataclasses
 
-    from mnist_course.course import CourseModel
+    from mnist_course.course.definition import CourseModel
 
     base = get_model("s3_final")  # batch-norm statistics recomputed for the averaged weights
     averaged = CourseModel(id="s3_ema_probe", step=3, title="probe", target=("t",),
@@ -194,7 +194,7 @@ def test_weight_average_is_what_is_tested_and_kept_and_resumes_exactly(mnist, tm
     # The stored weights are the average: testing them again gives the last epoch's numbers.
     model = averaged.network()
     model.load_state_dict(load_weights(tmp_path / "a" / "s3_ema_probe" / "seed-1" / "weights.pt"))
-    from mnist_course.engine import evaluate
+    from mnist_course.training.engine import evaluate
     again = evaluate(model, data.test_images, data.test_labels)
     assert round(again.accuracy, 4) == full["epochs"][-1]["test_accuracy"]
 
@@ -210,7 +210,7 @@ def test_weight_average_is_what_is_tested_and_kept_and_resumes_exactly(mnist, tm
 
 
 def test_weight_average_warms_up_then_follows_its_decay():
-    from mnist_course.engine import WeightAverage
+    from mnist_course.training.engine import WeightAverage
 
     model = torch.nn.Linear(1, 1, bias=False)
     torch.nn.init.zeros_(model.weight)
@@ -229,8 +229,8 @@ def test_weight_average_warms_up_then_follows_its_decay():
 
 
 def test_adam_betas_reach_the_optimizer():
-    from mnist_course.engine import make_optimizer
-    from mnist_course.recipe import Recipe
+    from mnist_course.course.recipe import Recipe
+    from mnist_course.training.engine import make_optimizer
 
     model = torch.nn.Linear(2, 2)
     optimizer = make_optimizer(model, Recipe(optimizer="adam", lr=0.01, beta1=0.7, beta2=0.9))

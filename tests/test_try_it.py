@@ -24,14 +24,15 @@ from test_browser import need_browser, served
 from test_report import mkdocs_build, render
 from torch import nn
 
-from mnist_course.browser_export import (
+from mnist_course.architecture.receptive_field import trace_receptive_field
+from mnist_course.models import COURSE
+from mnist_course.pipeline.browser_export import (
     BrowserUnsupported,
     forward_program,
     reference_probabilities,
 )
-from mnist_course.models import COURSE
-from mnist_course.receptive_field import trace_receptive_field
-from mnist_course.report.course import ModelResults, load_architecture
+from mnist_course.pipeline.try_it_exports import refresh_try_it
+from mnist_course.report.model_results import ModelResults, load_architecture
 from mnist_course.report.site import WriteLog
 from mnist_course.report.try_it import (
     DIGIT_BOX,
@@ -43,9 +44,8 @@ from mnist_course.report.try_it import (
     layer_fields,
     step_fields,
 )
-from mnist_course.results import load_weights, save_weights, weights_path
-from mnist_course.train import load_trained
-from mnist_course.try_it_exports import refresh_try_it
+from mnist_course.store.files import load_weights, save_weights, weights_path
+from mnist_course.training.train_model import load_trained
 
 browser = test_browser.browser  # headless Debian Chromium, one per module
 REPO = Path(__file__).resolve().parent.parent
@@ -213,7 +213,7 @@ def test_an_export_is_made_once_and_again_when_the_weights_change(tmp_path, monk
     exported = json.loads((docs / "try-it" / "models" / "s3_tiny.json").read_text())
     assert exported["runnable"] and exported["mean"] > 0 and exported["std"] > 0
     # Current: no torch needed (the exporter cannot even be imported).
-    monkeypatch.setitem(sys.modules, "mnist_course.browser_export", None)
+    monkeypatch.setitem(sys.modules, "mnist_course.pipeline.browser_export", None)
     data, line = refresh_try_it(site, tmp_path / "results", docs, False, WriteLog())
     assert "none (all current)" in line and data.runnable
     # New weights and no torch: the page names the model and says why.
@@ -221,7 +221,7 @@ def test_an_export_is_made_once_and_again_when_the_weights_change(tmp_path, monk
     save_weights(model.network().state_dict(), weights_path(tmp_path / "results", model.id, 0))
     data, line = refresh_try_it(site, tmp_path / "results", docs, False, WriteLog())
     assert "torch is not installed" in data.not_runnable[0].reason
-    monkeypatch.delitem(sys.modules, "mnist_course.browser_export")
+    monkeypatch.delitem(sys.modules, "mnist_course.pipeline.browser_export")
     data, line = refresh_try_it(site, tmp_path / "results", docs, False, WriteLog())
     assert "exported: s3_tiny" in line
     assert json.loads((docs / "try-it" / "models" / "s3_tiny.json").read_text()) != exported

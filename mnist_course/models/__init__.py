@@ -1,11 +1,15 @@
-"""The built-in course: its models, step by step, as one :class:`~mnist_course.course.Course`.
+"""The built-in course: its models, step by step, as one
+:class:`~mnist_course.course.definition.Course`.
 
 Each step lives in its own module (``step1_structure``, ``step2_efficiency``,
 ``step3_augmentation``) holding its models next to their Target and Analysis. A model is
-a :class:`~mnist_course.course.CourseModel`: the layers (see
+a :class:`~mnist_course.course.definition.CourseModel`: the layers (see
 :mod:`mnist_course.models.blocks`), the recipe it trains with, and the words a teacher
 writes about it. Nothing outside this package knows the course's model ids: the engine,
 the results store and the report are handed the course.
+
+May import :mod:`mnist_course.course` and the assignment's terms; never training, the
+results store, the pipeline or the report.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ import functools
 import importlib
 import inspect
 
-from ..course import DEFAULT_STEPS, Course, CourseModel
-from ..recipe import Recipe
-from .seeds import THREE_SEEDS
+from mnist_course.course.definition import DEFAULT_STEPS, Course, CourseModel
+from mnist_course.course.recipe import Recipe
+from mnist_course.models.seeds import THREE_SEEDS
 
 STEP_MODULES = {1: "step1_structure", 2: "step2_efficiency", 3: "step3_augmentation",
                 4: "beyond"}
@@ -30,7 +34,13 @@ def _step_note(step: int) -> str:
 
 
 def _collect() -> Course:
-    from . import ablation, beyond, step1_structure, step2_efficiency, step3_augmentation
+    from mnist_course.models import (
+        ablation,
+        beyond,
+        step1_structure,
+        step2_efficiency,
+        step3_augmentation,
+    )
 
     return Course(
         title="MNIST in three steps",

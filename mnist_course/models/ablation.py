@@ -16,11 +16,17 @@ from __future__ import annotations
 import dataclasses
 from itertools import pairwise
 
-from ..course import CourseModel
-from ..sweep import Sweep, candidate
-from .seeds import COURSE_SEEDS
-from .step2_efficiency import CAPACITY
-from .step3_augmentation import AUGMENT, FINAL, NO_DROPOUT, ONE_CYCLE, WEIGHT_DECAY_MODEL
+from mnist_course.course.definition import CourseModel
+from mnist_course.course.sweep import Sweep, candidate
+from mnist_course.models.seeds import COURSE_SEEDS
+from mnist_course.models.step2_efficiency import CAPACITY
+from mnist_course.models.step3_augmentation import (
+    AUGMENT,
+    FINAL,
+    NO_DROPOUT,
+    ONE_CYCLE,
+    WEIGHT_DECAY_MODEL,
+)
 
 # The final model's chain from the step-2 model; for each change, the id of the candidate
 # that leaves it out, and what is left out in words ("Leaving out ... lowers the mean").

@@ -10,7 +10,7 @@ candidate tried on the way, not only the winners.
 from __future__ import annotations
 
 # Defined beside step 3's models, whose recipe they share; shown in a section of their own.
-from .step3_augmentation import BEYOND
-from .step3_augmentation import BEYOND_MODELS as MODELS
+from mnist_course.models.step3_augmentation import BEYOND
+from mnist_course.models.step3_augmentation import BEYOND_MODELS as MODELS
 
 __all__ = ["BEYOND", "MODELS"]

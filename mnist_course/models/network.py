@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import Conv, GlobalAvgPool, Layer, MaxPool
+from mnist_course.models.blocks import Conv, GlobalAvgPool, Layer, MaxPool
 
 
 class MaskDropout(nn.Dropout):

@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..recipe import Recipe
-from .blocks import (
+from mnist_course.course.recipe import Recipe
+from mnist_course.models.blocks import (
     Conv,
     GlobalAvgPool,
     Layer,
@@ -26,7 +26,7 @@ from .blocks import (
 )
 
 if TYPE_CHECKING:
-    from . import CourseModel
+    from mnist_course.models import CourseModel
 
 INPUT_SIZE = 28  # MNIST images are 28x28
 INPUT_CHANNELS = 1  # grey
@@ -213,7 +213,7 @@ def pytorch_source(model: CourseModel) -> str:
             f"{loss}\n{HE_INIT}{identity}")
 
 
-def _float_literal(value: float) -> str:
+def float_literal(value: float) -> str:
     """A float as code writes it: ``0.1``, ``7.0``, and small ones as ``1e-3``, ``5e-4``."""
     if value and abs(value) < 1e-2:
         for digits in range(17):  # the shortest mantissa that reads back as this value
@@ -230,7 +230,7 @@ def _literal(value: object) -> str:
     if isinstance(value, int):
         return f"{value:_}" if abs(value) >= 10_000 else str(value)
     if isinstance(value, float):
-        return _float_literal(value)
+        return float_literal(value)
     if isinstance(value, str):
         return json.dumps(value)  # double quotes, as the course's code writes strings
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -8,10 +8,19 @@ structure alone can do before batch norm, dropout and GAP arrive in step 2.
 
 from __future__ import annotations
 
-from ..course import CourseModel
-from ..recipe import Recipe
-from .blocks import Conv, MaxPool, classifier, convs, in_words, map_before, walk, widths
-from .seeds import THREE_SEEDS
+from mnist_course.course.definition import CourseModel
+from mnist_course.course.recipe import Recipe
+from mnist_course.models.blocks import (
+    Conv,
+    MaxPool,
+    classifier,
+    convs,
+    in_words,
+    map_before,
+    walk,
+    widths,
+)
+from mnist_course.models.seeds import THREE_SEEDS
 
 # Every model of step 1 and 2 trains with this plain recipe; step 3 changes it.
 PLAIN_SGD = Recipe(
@@ -157,7 +166,7 @@ LIGHTEST = CourseModel(
     recipe=PLAIN_SGD,
     previous="s1_lighter",
     analysis="""
-With {{ m.params|count }} parameters ({{ prev.params|was(m.params, 'count') }}) the last five epochs average
+With {{ m.params|count }} parameters ({{ prev.params|previously(m.params, 'count') }}) the last five epochs average
 {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }} ({{ compare.difference|pts }} against the previous
 model, {{ compare|noise_words }}).
 The classifier kernel still holds {{ m.classifier_params|count }} parameters,

@@ -8,8 +8,8 @@ convolution, where it buys receptive field.
 
 from __future__ import annotations
 
-from ..course import CourseModel
-from .blocks import (
+from mnist_course.course.definition import CourseModel
+from mnist_course.models.blocks import (
     Conv,
     GlobalAvgPool,
     MaxPool,
@@ -21,8 +21,8 @@ from .blocks import (
     with_batch_norm,
     with_dropout,
 )
-from .seeds import COURSE_SEEDS, THREE_SEEDS
-from .step1_structure import LIGHTEST, PLAIN_SGD
+from mnist_course.models.seeds import COURSE_SEEDS, THREE_SEEDS
+from mnist_course.models.step1_structure import LIGHTEST, PLAIN_SGD
 
 DROPOUT = 0.05  # per hidden convolution; tiny networks cannot afford more
 
@@ -40,10 +40,10 @@ BATCH_NORM = CourseModel(
     recipe=PLAIN_SGD,
     previous="s1_lightest",
     analysis="""
-{% if seeds.first_test_mean|r2 > prev_seeds.first_test_mean|r2 %}Batch norm gives the network a faster start: test accuracy after epoch 1 is
+{% if seeds.first_test_mean|rounded > prev_seeds.first_test_mean|rounded %}Batch norm gives the network a faster start: test accuracy after epoch 1 is
 {{ seeds.first_test_mean|pct }} on average over {{ seeds.count|plural('seed') }}, against {{ prev_seeds.first_test_mean|pct }} without it.{% else %}The first
 epoch is no faster with batch norm: after epoch 1 the test accuracy averages {{ seeds.first_test_mean|against(prev_seeds.first_test_mean) }}
-{%- if not seeds.first_test_mean|same(prev_seeds.first_test_mean) %} without it{% endif %}, so the Target's faster start is not borne out.{% endif %}
+{%- if not seeds.first_test_mean|prints_same(prev_seeds.first_test_mean) %} without it{% endif %}, so the Target's faster start is not borne out.{% endif %}
 Over the last five epochs the model averages {{ seeds.mean_last5|pct }}
 ({{ compare.difference|pts }}, {{ compare|noise_words }}), for {{ (m.params - prev.params)|count }} extra
 parameters (a scale and a shift per channel; the removed biases pay for part of it).
@@ -73,7 +73,7 @@ DROPOUT_MODEL = CourseModel(
     previous="s2_batchnorm",
     analysis="""
 With dropout the final gap between train and test accuracy averages {{ seeds.gap_mean|pts }} over
-{{ seeds.count|plural('seed') }}{% if seeds.gap_mean|same(prev_seeds.gap_mean, "pts") %}, as it did without dropout{% else %}; without dropout it was {{ prev_seeds.gap_mean|pts }}{% endif %}.
+{{ seeds.count|plural('seed') }}{% if seeds.gap_mean|prints_same(prev_seeds.gap_mean, "pts") %}, as it did without dropout{% else %}; without dropout it was {{ prev_seeds.gap_mean|pts }}{% endif %}.
 {% if seeds.gap_mean < prev_seeds.gap_mean %}Dropout did what the Target asked: the training set is harder to memorise.{% else %}
 The gap did not shrink, so the Target's expectation is not borne out: over-fitting was not what
 held this model back.{% endif %}

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..course import CourseModel
-from ..recipe import Augmentation
-from .blocks import (
+from mnist_course.course.definition import CourseModel
+from mnist_course.course.recipe import Augmentation
+from mnist_course.models.blocks import (
     Conv,
     GlobalAvgPool,
     MaxPool,
@@ -25,8 +25,8 @@ from .blocks import (
     with_dropout,
     with_widths,
 )
-from .seeds import COURSE_SEEDS, THREE_SEEDS
-from .step2_efficiency import CAPACITY
+from mnist_course.models.seeds import COURSE_SEEDS, THREE_SEEDS
+from mnist_course.models.step2_efficiency import CAPACITY
 
 # The section after the assignment's three steps: weight averaging and the smaller networks
 # train with step 3's recipe, so they are defined here, and shown apart (see beyond.py).
@@ -61,7 +61,7 @@ AUGMENT = CourseModel(
     previous="s2_capacity",
     analysis="""
 Augmentation changed the balance between the two curves: training accuracy now ends at
-{{ seeds.final_train_mean|pct }} on average over {{ seeds.count|plural('seed') }} ({{ prev_seeds.final_train_mean|was(seeds.final_train_mean) }}),
+{{ seeds.final_train_mean|pct }} on average over {{ seeds.count|plural('seed') }} ({{ prev_seeds.final_train_mean|previously(seeds.final_train_mean) }}),
 {% if seeds.final_train_mean < prev_seeds.final_train_mean %}the fall the Target expected{% else %}so the fall the Target expected is not borne out{% endif %}.
 {% if seeds.gap_mean < 0 and prev_seeds.gap_mean < 0 %}Test accuracy is above training accuracy, as it already was without augmentation
 (by {{ (-prev_seeds.gap_mean)|points }} then, {{ (-seeds.gap_mean)|points }} now), so the rotated images are not what puts
@@ -94,13 +94,13 @@ ONE_CYCLE = CourseModel(
                                anneal_epochs=CYCLE_EPOCHS),
     previous="s3_augment",
     analysis="""
-{% if seeds.spread_last5_mean|r2 < prev_seeds.spread_last5_mean|r2 %}The schedule shows in the last epochs: each seed's last five now spread over
+{% if seeds.spread_last5_mean|rounded < prev_seeds.spread_last5_mean|rounded %}The schedule shows in the last epochs: each seed's last five now spread over
 {{ seeds.spread_last5_mean|points }} on average, against {{ prev_seeds.spread_last5_mean|points }} with the constant rate, the steadier finish
 the Target expected.{% else %}Each seed's last five epochs spread over {{ seeds.spread_last5_mean|against(prev_seeds.spread_last5_mean, "points") }}
-{%- if not seeds.spread_last5_mean|same(prev_seeds.spread_last5_mean, "points") %} with the constant rate{% endif %} on average, so the steadier finish the
+{%- if not seeds.spread_last5_mean|prints_same(prev_seeds.spread_last5_mean, "points") %} with the constant rate{% endif %} on average, so the steadier finish the
 Target expected is not borne out.{% endif %}
 They average {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }} ({{ compare.difference|pts }}, {{ compare|noise_words }}).
-After epoch 1 the test accuracy is {{ seeds.first_test_mean|pct }} on average ({{ prev_seeds.first_test_mean|was(seeds.first_test_mean) }}){% if seeds.first_test_mean <= prev_seeds.first_test_mean %}: the
+After epoch 1 the test accuracy is {{ seeds.first_test_mean|pct }} on average ({{ prev_seeds.first_test_mean|previously(seeds.first_test_mean) }}){% if seeds.first_test_mean <= prev_seeds.first_test_mean %}: the
 faster early progress the Target expected is not borne out, since the schedule starts at a tenth of its peak{% endif %}.
 {% if seeds.all_pass %}Every one of the last five epochs is at or above {{ budget.accuracy|pct }} on all {{ seeds.count|plural('seed') }}.{% else %}The bar
 is held on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} (lowest single epoch {{ seeds.worst_last5|pct }}).{% endif %}
@@ -129,9 +129,9 @@ NO_DROPOUT = CourseModel(
     previous="s3_onecycle",
     analysis="""
 Without dropout, training accuracy ends at {{ seeds.final_train_mean|pct }} on average over {{ seeds.count|plural('seed') }}
-({{ prev_seeds.final_train_mean|was(seeds.final_train_mean) }}), and the last five test epochs average
-{{ seeds.mean_last5|against(prev_seeds.mean_last5) }}{% if not seeds.mean_last5|same(prev_seeds.mean_last5) %} with dropout{% endif %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.
-{% set rose = seeds.final_train_mean|r2 > prev_seeds.final_train_mean|r2 %}
+({{ prev_seeds.final_train_mean|previously(seeds.final_train_mean) }}), and the last five test epochs average
+{{ seeds.mean_last5|against(prev_seeds.mean_last5) }}{% if not seeds.mean_last5|prints_same(prev_seeds.mean_last5) %} with dropout{% endif %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.
+{% set rose = seeds.final_train_mean|rounded > prev_seeds.final_train_mean|rounded %}
 {% if rose and not compare.lower %}Both halves of the Target's guess come true: the network fits its training images better once
 nothing is switched off in training, and test accuracy {% if compare.higher %}even rises{% else %}holds{% endif %}.
 {% elif rose %}The network fits its training images better, as the Target guessed, but test accuracy falls by more
@@ -163,10 +163,10 @@ WEIGHT_DECAY_MODEL = CourseModel(
     previous="s3_no_dropout",
     analysis="""
 With weight decay the last five test epochs over {{ seeds.count|plural('seed') }} average
-{{ seeds.mean_last5|against(prev_seeds.mean_last5) }}{% if not seeds.mean_last5|same(prev_seeds.mean_last5) %} without it{% endif %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.
+{{ seeds.mean_last5|against(prev_seeds.mean_last5) }}{% if not seeds.mean_last5|prints_same(prev_seeds.mean_last5) %} without it{% endif %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.
 {% if compare.higher %}That is the rise the Target expected.{% else %}The Target expected higher last epochs; these seeds do not
 bear that out.{% endif %}
-Training accuracy ends at {{ seeds.final_train_mean|pct }} on average ({{ prev_seeds.final_train_mean|was(seeds.final_train_mean) }}).
+Training accuracy ends at {{ seeds.final_train_mean|pct }} on average ({{ prev_seeds.final_train_mean|previously(seeds.final_train_mean) }}).
 {% if seeds.all_pass %}Every seed holds the bar (lowest single epoch {{ seeds.worst_last5|pct }}).{% else %}The bar is held on
 {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} (lowest single epoch {{ seeds.worst_last5|pct }}).{% endif %}
 """,
@@ -191,9 +191,9 @@ FINAL = CourseModel(
     analysis="""
 Recomputing batch norm's statistics before each test changes nothing about training; it changes
 what is tested. On the {{ compare.seeds|plural('seed') }} both models ran, the last five epochs average
-{{ compare_current.mean_last5|against(compare_previous.mean_last5) }}{% if not compare_current.mean_last5|same(compare_previous.mean_last5) %} with the running averages{% endif %}:
+{{ compare_current.mean_last5|against(compare_previous.mean_last5) }}{% if not compare_current.mean_last5|prints_same(compare_previous.mean_last5) %} with the running averages{% endif %}:
 {{ compare.difference|pts }}, {{ compare|noise_words }}. Each seed's last five epochs now spread over
-{% if compare_current.spread_last5_mean|same(compare_previous.spread_last5_mean, "points") %}{{ compare_current.spread_last5_mean|points }} on average, as they did with the running averages.{% else %}{{ compare_current.spread_last5_mean|points }} on average, against {{ compare_previous.spread_last5_mean|points }}.{% endif %}
+{% if compare_current.spread_last5_mean|prints_same(compare_previous.spread_last5_mean, "points") %}{{ compare_current.spread_last5_mean|points }} on average, as they did with the running averages.{% else %}{{ compare_current.spread_last5_mean|points }} on average, against {{ compare_previous.spread_last5_mean|points }}.{% endif %}
 Across all {{ seeds.count|plural('seed') }} of this model the mean of the last five epochs is
 {{ seeds.mean_last5|mean_sd(seeds.sd_last5) }} and the lowest single epoch is {{ seeds.worst_last5|pct }}.
 {% if seeds.all_pass %}Every seed meets every requirement with {{ m.params|count }} parameters: this is the
@@ -229,12 +229,12 @@ AVERAGED = CourseModel(
 Training is the same as the final model's, step for step; what is tested is the average of
 its recent weights. On the {{ compare.seeds|plural('seed') }} both models ran, the mean of the last five
 epochs {{ compare_previous.mean_last5|from_to(compare_current.mean_last5) }} with the average in place of the last weights
-{%- if compare_previous.mean_last5|same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
+{%- if compare_previous.mean_last5|prints_same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
 {%- else %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.{% endif %}
 {% if compare.higher %}That is the higher mean the Target expected.{% else %}The higher mean the Target expected is not borne out.{% endif %}
-{% if compare_current.spread_last5_mean|same(compare_previous.spread_last5_mean, 'points') %}Each seed's last five epochs spread over {{ compare_current.spread_last5_mean|points }} on average, as they did with the last weights
+{% if compare_current.spread_last5_mean|prints_same(compare_previous.spread_last5_mean, 'points') %}Each seed's last five epochs spread over {{ compare_current.spread_last5_mean|points }} on average, as they did with the last weights
 {%- else %}Each seed's last five epochs spread over {{ compare_current.spread_last5_mean|points }} on average, against {{ compare_previous.spread_last5_mean|points }} with the last weights{% endif %}
-{%- if compare_current.spread_last5_mean|r2 < compare_previous.spread_last5_mean|r2 %}: the steadier finish the Target expected.
+{%- if compare_current.spread_last5_mean|rounded < compare_previous.spread_last5_mean|rounded %}: the steadier finish the Target expected.
 {%- else %}, so the steadier finish the Target expected does not show.{% endif %}
 The lowest single epoch over its {{ seeds.count|plural('seed') }} is {{ seeds.worst_last5|pct }}
 {%- if seeds.all_pass %}, and every seed meets every requirement.{% else %}, and {{ seeds.failing|seed_list }} {{ "misses" if seeds.failing|length == 1 else "miss" }} a requirement.{% endif %}
@@ -273,9 +273,9 @@ LEAN = CourseModel(
 With {{ m.params|count }} parameters ({{ (prev.params - m.params)|count }} fewer than the final
 model) the lean network averages {{ seeds.mean_last5|pct }} over the last five epochs of {{ seeds.count|plural('seed') }},
 {{ compare.difference|pts }} against the final model, {{ compare|noise_words }}.
-{% if seeds.all_pass %}It meets the bar on every seed{% if seeds.worst_last5|r2 == budget.accuracy %}, but with no margin: its weakest epoch, {{ seeds.worst_last5|pct }}, sits exactly on the
+{% if seeds.all_pass %}It meets the bar on every seed{% if seeds.worst_last5|rounded == budget.accuracy %}, but with no margin: its weakest epoch, {{ seeds.worst_last5|pct }}, sits exactly on the
 bar{% elif seeds.worst_last5 - budget.accuracy < budget.thin_margin %}, but with almost no margin: its weakest epoch, {{ seeds.worst_last5|pct }}, is
-{{ (seeds.worst_last5|r2 - budget.accuracy)|points }} above the bar{% else %}; its weakest epoch is {{ seeds.worst_last5|pct }}{% endif %}. Most of what the assignment needs is the training
+{{ (seeds.worst_last5|rounded - budget.accuracy)|points }} above the bar{% else %}; its weakest epoch is {{ seeds.worst_last5|pct }}{% endif %}. Most of what the assignment needs is the training
 recipe, not the last parameters.{% else %}Its weakest epoch is {{ seeds.worst_last5|pct }}, and it misses {% if seeds.passing %}on {{ seeds.failing|seed_list }}{% else %}on every seed{% endif %}: below this size the margin
 over the bar runs out.{% endif %}
 """,
@@ -335,14 +335,14 @@ SMALL = CourseModel(
 The layers are the narrow model's ({{ m.params|count }} parameters); only the cycle ends an epoch earlier.
 On the {{ compare.seeds|plural('seed') }} both models ran, the mean of the last five epochs
 {{ compare_previous.mean_last5|from_to(compare_current.mean_last5) }} with the shorter cycle
-{%- if compare_previous.mean_last5|same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
+{%- if compare_previous.mean_last5|prints_same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
 {%- else %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.{% endif %} Across its {{ seeds.count|plural('seed') }} the weakest of the last five epochs is {{ seeds.worst_last5|pct }}.
 {% if seeds.all_pass %}The shorter cycle does what the Target asked: every seed keeps the bar{% if seeds.worst_last5 - budget.accuracy < budget.thin_margin %}, though only just, its weakest epoch
-{{ (seeds.worst_last5|r2 - budget.accuracy)|points }} above it{% endif %}.{% else %}{% if seeds.passing %}The bar is kept on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} and
+{{ (seeds.worst_last5|rounded - budget.accuracy)|points }} above it{% endif %}.{% else %}{% if seeds.passing %}The bar is kept on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} and
 missed on {{ seeds.failing|seed_list }}{% else %}Not one of its {{ seeds.count|plural('seed') }} keeps the bar{% endif %}, so the Target's hope is not met: ending the
 cycle an epoch earlier does not lift every last epoch of these layers above the bar.{% endif %}
 {% if final_seeds %}Set beside the final model, which averages {{ final_seeds.mean_last5|pct }} over {{ final_seeds.count|plural('seed') }}, it
-{{ final_seeds.mean_last5|behind(seeds.mean_last5) }}.{% endif %}
+{{ final_seeds.mean_last5|mean_gap(seeds.mean_last5) }}.{% endif %}
 """,
 )
 
@@ -388,11 +388,11 @@ margin the lean model had (none to spare) is gone, and the assignment is not met
 {% if compare.lower %}The parameters the lean model has on top of these bought a measurable
 {{ (-compare.difference)|points }} of test accuracy.{% endif %}
 {% if final_seeds %}Against the final model ({{ final_seeds.mean_last5|pct }} over {{ final_seeds.count|plural('seed') }}, lowest single epoch
-{{ final_seeds.worst_last5|pct }}) it {{ final_seeds.mean_last5|behind(seeds.mean_last5) }}{% if final_seeds.all_pass and not seeds.all_pass %}
+{{ final_seeds.worst_last5|pct }}) it {{ final_seeds.mean_last5|mean_gap(seeds.mean_last5) }}{% if final_seeds.all_pass and not seeds.all_pass %}
 and the margin that keeps every last epoch above the bar{% endif %}.{% endif %}
-{% if seeds.final_train_mean|r2 < prev_seeds.final_train_mean|r2 %}On the training images it ends at {{ seeds.final_train_mean|pct }} on average, against
+{% if seeds.final_train_mean|rounded < prev_seeds.final_train_mean|rounded %}On the training images it ends at {{ seeds.final_train_mean|pct }} on average, against
 {{ prev_seeds.final_train_mean|pct }} for the lean model: the smaller network fits the rotated training
-digits less well, which is the capacity it lost.{% else %}On the training images it ends at {{ seeds.final_train_mean|against(prev_seeds.final_train_mean) }}{% if not seeds.final_train_mean|same(prev_seeds.final_train_mean) %} for the lean model{% endif %}
+digits less well, which is the capacity it lost.{% else %}On the training images it ends at {{ seeds.final_train_mean|against(prev_seeds.final_train_mean) }}{% if not seeds.final_train_mean|prints_same(prev_seeds.final_train_mean) %} for the lean model{% endif %}
 on average: the smaller network fits the rotated training digits no worse.{% endif %}
 """,
 )
@@ -458,7 +458,7 @@ SEPARABLE = CourseModel(
 The layers are the depthwise model's ({{ m.params|count }} parameters); only the cycle ends an epoch earlier.
 On the {{ compare.seeds|plural('seed') }} both models ran, the mean of the last five epochs
 {{ compare_previous.mean_last5|from_to(compare_current.mean_last5) }} with the shorter cycle
-{%- if compare_previous.mean_last5|same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
+{%- if compare_previous.mean_last5|prints_same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
 {%- else %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.{% endif %} The lowest of any seed's last five epochs is {{ seeds.worst_last5|pct }}.
 {% if seeds.all_pass %}With the earlier end of the cycle every seed keeps the bar, as the Target expected.{% else %}{% if seeds.passing %}The bar holds
 on {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }}, not on {{ seeds.failing|seed_list }}{% else %}The bar holds
@@ -466,7 +466,7 @@ on none of its {{ seeds.count|plural('seed') }}{% endif %}: at this size the sho
 design does not meet the assignment on every seed either.{% endif %}
 The training digits end at {{ seeds.final_train_mean|pct }} accuracy on average.
 {% if final_seeds %}The final model averages {{ final_seeds.mean_last5|pct }} over {{ final_seeds.count|plural('seed') }}; this one
-{{ final_seeds.mean_last5|behind(seeds.mean_last5) }}.{% endif %}
+{{ final_seeds.mean_last5|mean_gap(seeds.mean_last5) }}.{% endif %}
 """,
 )
 
@@ -495,14 +495,14 @@ IDENTITY_START = CourseModel(
 The layers and the {{ m.params|count }} parameters are the separable model's; only the depthwise convolutions' starting
 weights differ. On the {{ compare.seeds|plural('seed') }} both models ran, the mean of the last five epochs
 {{ compare_previous.mean_last5|from_to(compare_current.mean_last5) }} with the identity start
-{%- if compare_previous.mean_last5|same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
+{%- if compare_previous.mean_last5|prints_same(compare_current.mean_last5) %}, {{ compare|noise_words }}.
 {%- else %}: {{ compare.difference|pts }}, {{ compare|noise_words }}.{% endif %}
-{% if seeds.all_pass %}Every seed now keeps the bar, as the Target expected, with {{ m.params|count }} parameters{% if seeds.worst_last5|same(budget.accuracy) %}, but with no margin: its weakest epoch over all {{ seeds.count|plural('seed') }} is {{ seeds.worst_last5|pct }}, exactly the bar{% else %}; its weakest epoch over all {{ seeds.count|plural('seed') }} is {{ seeds.worst_last5|pct }}{% endif %}.
+{% if seeds.all_pass %}Every seed now keeps the bar, as the Target expected, with {{ m.params|count }} parameters{% if seeds.worst_last5|prints_same(budget.accuracy) %}, but with no margin: its weakest epoch over all {{ seeds.count|plural('seed') }} is {{ seeds.worst_last5|pct }}, exactly the bar{% else %}; its weakest epoch over all {{ seeds.count|plural('seed') }} is {{ seeds.worst_last5|pct }}{% endif %}.
 {% if prev_seeds.failing %}The separable model, the same layers started from noise alone, missed on {{ prev_seeds.failing|seed_list }}; with the
 identity start no seed misses{% if compare.within_noise %}. The mean moved by less than the noise, though, so
 the identity start tipped the seeds that were just short rather than lifting the whole model{% endif %}.{% endif %}{% else %}Its weakest epoch over all {{ seeds.count|plural('seed') }} is {{ seeds.worst_last5|pct }}, and {% if seeds.passing %}only {{ seeds.passing|length }} of {{ seeds.count|plural('seed') }} {{ "keeps" if seeds.passing|length == 1 else "keep" }} the bar; {{ seeds.failing|seed_list }} {{ "misses" if seeds.failing|length == 1 else "miss" }} it{% else %}no seed keeps the bar{% endif %}: the identity start does not deliver what the Target expected.{% endif %}
 {% if final_seeds %}Compared with the final model, {{ final_seeds.mean_last5|pct }} over {{ final_seeds.count|plural('seed') }}, it
-{{ final_seeds.mean_last5|behind(seeds.mean_last5) }}.{% endif %}
+{{ final_seeds.mean_last5|mean_gap(seeds.mean_last5) }}.{% endif %}
 """,
 )
 

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..recipe import Augmentation
-from ..summary import ACCURACY_BAR, LAST_EPOCHS, PARAM_BUDGET
-from ..sweep import Sweep, candidate
-from .blocks import Conv, Layer, MaxPool, spec_parameters
-from .step3_augmentation import AVERAGE_DECAY, AVERAGED, FINAL, ROTATION, SEPARABLE, TINY
+from mnist_course.assignment import ACCURACY_BAR, LAST_EPOCHS, PARAM_BUDGET
+from mnist_course.course.recipe import Augmentation
+from mnist_course.course.sweep import Sweep, candidate
+from mnist_course.models.blocks import Conv, Layer, MaxPool, spec_parameters
+from mnist_course.models.step3_augmentation import (
+    AVERAGE_DECAY,
+    AVERAGED,
+    FINAL,
+    ROTATION,
+    SEPARABLE,
+    TINY,
+)
 
 # Label smoothing: the share of the target moved evenly onto the other nine digits.
 SMOOTHING = 0.1

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..course import Course, CourseModel
-from ..summary import Comparison, SeedsSummary, compare_seeds, summarize_seeds
-from ..sweep import load_candidate_runs
-from .course import ModelResults
+from mnist_course.course.definition import Course, CourseModel
+from mnist_course.report.model_results import ModelResults
+from mnist_course.store.sweep_runs import load_candidate_runs
+from mnist_course.summary import Comparison, SeedsSummary, compare_seeds, summarize_seeds
 
 
 @dataclass(frozen=True)

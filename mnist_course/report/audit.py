@@ -33,14 +33,20 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..assignment import BUSY_FACTOR, counts
-from ..errors import ResultsError
-from ..results import load_metrics, metrics_path
-from ..summary import ACCURACY_BAR, LAST_EPOCHS, MAX_EPOCHS, PARAM_BUDGET
-from .format import Printed, md, recording
-from .paths import model_page, step_page
-from .render import Site, docs_path, render_pages, render_writeup
-from .sweeps import goal_name
+from mnist_course.assignment import (
+    ACCURACY_BAR,
+    BUSY_FACTOR,
+    LAST_EPOCHS,
+    MAX_EPOCHS,
+    PARAM_BUDGET,
+    counts,
+)
+from mnist_course.errors import ResultsError
+from mnist_course.report.format import Printed, md, recording
+from mnist_course.report.paths import model_page, step_page
+from mnist_course.report.render import Site, docs_path, render_pages, render_writeup
+from mnist_course.report.sweep_page import goal_name
+from mnist_course.store.files import load_metrics, metrics_path
 
 MINUS = "\u2212"
 # The figures the pages print: a mean with its sd, an accuracy, a difference or spread in
@@ -109,11 +115,11 @@ def read_runs(site: Site, results_dir: Path) -> dict[str, Runs]:
     """Every model's usable runs, read from ``metrics.json`` (the seeds the site expects);
     which files are valid runs is the results store's word, every figure is the audit's."""
     runs = {}
-    for results in site.course:
+    for results in site.models:
         model = results.model
         records = []
-        for state in results.states:
-            path = metrics_path(Path(results_dir), model.id, state.seed)
+        for run in results.states:
+            path = metrics_path(Path(results_dir), model.id, run.seed)
             try:  # a file the results store rejects (damaged, another schema) is no run
                 record = load_metrics(path)
             except ResultsError:
@@ -497,7 +503,7 @@ def audit_text(page: str, text: str, printed: list[Printed], allowed: set[str]
 
 def _authored(site: Site) -> list[str]:
     """The course author's words (titles, Targets, step notes), which the pages quote."""
-    definition = site.definition
+    definition = site.course
     words = [definition.title, definition.description or "", *definition.step_notes.values(),
              *definition.steps.values()]
     for model in definition:
@@ -511,7 +517,7 @@ def _recorded_text(site: Site) -> list[str]:
     """Text a run records about itself (its title, the machine's and torch's names): the
     pages quote it as it is, so it is not generated prose either."""
     words = []
-    for results in site.course:
+    for results in site.models:
         for record in results.records:
             provenance = record.get("provenance") or {}
             words += [record.get("title") or "", *(str(provenance.get(name) or "") for name in
@@ -615,7 +621,7 @@ _OPERATIONS = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b,
 
 def sweep_goals(site: Site) -> dict[str, float]:
     """Each design sweep's goal on the mean, under the name its page's figures cite."""
-    return {goal_name(sweep): sweep.mean_goal for sweep in site.definition.sweeps
+    return {goal_name(sweep): sweep.mean_goal for sweep in site.course.sweeps
             if sweep.mean_goal is not None}
 
 
@@ -748,11 +754,11 @@ def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
     render_pages(site, printed)
     recompute = Recompute(results_dir, sweep_goals(site))
     runs = read_runs(site, results_dir)
-    titles = {r.model.id: r.model.title for r in site.course}
-    final = runs.get(site.definition.final or "")
+    titles = {r.model.id: r.model.title for r in site.models}
+    final = runs.get(site.course.final or "")
     allowed = _course_words(site)
     exempt = tuple({str(md(words)) for words in _authored(site) + _recorded_text(site)})
-    pages = {model_page(site.definition, r.model): r.model for r in site.course}
+    pages = {model_page(site.course, r.model): r.model for r in site.models}
     problems: list[str] = []
     for page in sorted(printed):
         path = docs_path(docs_dir, page)
@@ -766,7 +772,7 @@ def audit_pages(site: Site, results_dir: Path, docs_dir: Path) -> list[str]:
         if model is not None and model.id in runs:
             check_model_page(found, text, runs[model.id], final)
             check_step_chain(found, text, runs, titles)
-        overviews = {step_page(site.definition, s) for s in site.definition.steps}
+        overviews = {step_page(site.course, s) for s in site.course.steps}
         if page in overviews or page == "comparison.md":
             check_models_table(found, text, runs, titles, final)
         if page == "index.md":

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..course import CourseModel
-from ..models.blocks import Conv, Layer, MaxPool, describe_layer, in_words
+from mnist_course.course.definition import CourseModel
+from mnist_course.models.blocks import Conv, Layer, MaxPool, describe_layer, in_words
 
 
 @dataclass(frozen=True)
@@ -373,7 +373,7 @@ _OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}
 _SCHEDULES = {"none": "none", "step": "step decay", "plateau": "reduce on plateau",
               "onecycle": "one-cycle"}
 
-# Every field of :class:`mnist_course.recipe.Recipe` (augmentation fields as
+# Every field of :class:`mnist_course.course.recipe.Recipe` (augmentation fields as
 # ``augmentation.NAME``), in words; tests/test_changes.py checks that none is missing.
 RECIPE_WORDS: dict[str, FieldWords] = {
     "epochs": FieldWords("trained for {} epochs"),

@@ -18,7 +18,7 @@ import json
 import re
 from pathlib import Path
 
-from ..summary import ACCURACY_BAR, LAST_EPOCHS, MAX_EPOCHS, PARAM_BUDGET
+from mnist_course.assignment import ACCURACY_BAR, LAST_EPOCHS, MAX_EPOCHS, PARAM_BUDGET
 
 COLAB_NOTEBOOK = "colab.ipynb"
 COLAB_GITHUB = "https://colab.research.google.com/github/"

@@ -16,20 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..concept_store import (
+from mnist_course.course.definition import Course, CourseModel
+from mnist_course.course.recipe import averaging_decay
+from mnist_course.models.blocks import Conv, GlobalAvgPool, spec_parameters
+from mnist_course.report.model_results import ModelResults, comparison_context
+from mnist_course.sourced import sourced_json
+from mnist_course.store.concept_measures import (
     AUGMENTATION_FIGURE,
     CONCEPTS_FILE,
     load_concepts,
     load_figure_manifest,
     recalibration_key,
 )
-from ..course import Course, CourseModel
-from ..mnist_files import RAW_FILES
-from ..models.blocks import Conv, GlobalAvgPool, spec_parameters
-from ..recipe import averaging_decay
-from ..sourced import sourced_json
-from ..summary import summarize
-from .course import ModelResults, comparison_context
+from mnist_course.summary import summarize
+from mnist_course.training.mnist_files import RAW_FILES
 
 
 def _convs(model: CourseModel) -> list[Conv]:
@@ -303,7 +303,7 @@ def training_steps(model: CourseModel) -> int:
 
 
 def averaging_schedule(decay: float, steps_per_epoch: int, epochs: int) -> dict[str, Any]:
-    """The weight average's decay over a run (:func:`mnist_course.recipe.averaging_decay`):
+    """The weight average's decay over a run (:func:`mnist_course.course.recipe.averaging_decay`):
     at the first update, where the warm-up reaches ``decay`` (and whether the run gets
     there) and at the last update, with the number of recent steps the average spans
     there, 1 / (1 - decay)."""

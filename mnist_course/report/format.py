@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from ..sourced import source_of
+from mnist_course.sourced import source_of
 
 # Characters that Markdown or HTML would interpret; replaced by numeric character
 # references so that text read from a results file is shown, never interpreted.
@@ -146,7 +146,7 @@ FILTERS = {"pct": pct, "pts": pts, "count": count, "seconds": seconds, "md": md,
            "mean_sd": mean_sd, "acc": acc, "loss": loss}
 
 
-def r2(value: float) -> float:
+def rounded(value: float) -> float:
     """A value rounded as the pages print it (two decimals), for differences in prose."""
     return round(value, 2)
 
@@ -177,7 +177,7 @@ def seed_list(seeds) -> str:
     return f"seeds {', '.join(numbers[:-1])} and {numbers[-1]}"
 
 
-FILTERS.update(r2=r2, noise_words=noise_words, seed_list=seed_list)
+FILTERS.update(rounded=rounded, noise_words=noise_words, seed_list=seed_list)
 
 
 def points(value: float | None) -> str:
@@ -216,7 +216,7 @@ def _quietly(unit: str, value: float | None) -> str:
         _PRINTED.reset(token)
 
 
-def same(value: float | None, other: float | None, unit: str = "pct") -> bool:
+def prints_same(value: float | None, other: float | None, unit: str = "pct") -> bool:
     """Whether the two values print the same with the ``unit`` filter."""
     return _quietly(unit, value) == _quietly(unit, other)
 
@@ -225,7 +225,7 @@ def from_to(before: float | None, after: float | None, unit: str = "pct") -> str
     """A change as a verb phrase: "moved from 99.26 % to 99.31 %", or "stayed at 99.26 %"
     when the two print the same."""
     show = _UNITS[unit]
-    if same(before, after, unit):
+    if prints_same(before, after, unit):
         return f"stayed at {show(after)}"
     return f"moved from {show(before)} to {show(after)}"
 
@@ -234,27 +234,30 @@ def against(value: float | None, other: float | None, unit: str = "pct") -> str:
     """A value set beside another: "0.08 points, against 0.12 points", or "unchanged at
     0.08 points"."""
     show = _UNITS[unit]
-    if same(value, other, unit):
+    if prints_same(value, other, unit):
         return f"unchanged at {show(value)}"
     return f"{show(value)}, against {show(other)}"
 
 
-def was(before: float | None, now: float | None, unit: str = "pct") -> str:
+def previously(before: float | None, now: float | None, unit: str = "pct") -> str:
     """What a value was before, for a remark beside the new one: "was 98.81 %", or
     "unchanged" when the two print the same."""
-    return "unchanged" if same(before, now, unit) else f"was {_UNITS[unit](before)}"
+    return "unchanged" if prints_same(before, now, unit) else f"was {_UNITS[unit](before)}"
 
 
-def behind(reference: float, value: float) -> str:
+def mean_gap(reference: float, value: float) -> str:
     """What a model's mean gives up against a reference mean, as a verb phrase, from the
     unrounded means (rounded once, as printed): "gives up 0.16 points of mean accuracy",
     "scores 0.09 points higher", or "scores the same mean" when the gap prints as zero."""
     gap = reference - value
-    if same(abs(gap), 0.0, "points"):
+    if prints_same(abs(gap), 0.0, "points"):
         return f"scores the same mean, {pct(value)}"
     if gap > 0:
         return f"gives up {points(gap)} of mean accuracy"
     return f"scores {points(-gap)} higher"
 
 
-FILTERS.update(same=same, from_to=from_to, against=against, was=was, behind=behind)
+FILTERS.update(prints_same=prints_same, from_to=from_to, against=against,
+               previously=previously, mean_gap=mean_gap)
+# The names the filters had before: a student's Analysis written with them still renders.
+FILTERS.update(r2=rounded, same=prints_same, was=previously, behind=mean_gap)

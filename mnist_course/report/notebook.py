@@ -12,8 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from ..recipe import ENGINE_VERSION
-from ..results import atomic_write_bytes
+from mnist_course.course.recipe import ENGINE_VERSION
+from mnist_course.store.files import atomic_write_bytes
 
 METADATA_KEY = "mnist_course"
 

@@ -7,7 +7,7 @@ under ``beyond/``, and the design sweeps beside that step's models. Torch-free.
 
 from __future__ import annotations
 
-from ..course import Course, CourseModel
+from mnist_course.course.definition import Course, CourseModel
 
 BEYOND_FOLDER = "beyond"
 

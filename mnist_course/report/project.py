@@ -15,14 +15,14 @@ import json
 import re
 from pathlib import Path
 
-from ..course import Course
-from .concepts import CONCEPTS, CONCEPTS_INDEX, concept_page
-from .material_notice import MKDOCS_YML_LINES
-from .paths import model_page, step_page, sweep_page
-from .render import Site, render_writeup
-from .site import WriteLog, write_if_changed
-from .solution import SOLUTION_PAGE
-from .try_it import TRY_IT_PAGE
+from mnist_course.course.definition import Course
+from mnist_course.report.concepts import CONCEPTS, CONCEPTS_INDEX, concept_page
+from mnist_course.report.material_notice import MKDOCS_YML_LINES
+from mnist_course.report.paths import model_page, step_page, sweep_page
+from mnist_course.report.render import Site, render_writeup
+from mnist_course.report.site import WriteLog, write_if_changed
+from mnist_course.report.solution import SOLUTION_PAGE
+from mnist_course.report.try_it import TRY_IT_PAGE
 
 WRITEUP = "WRITEUP.md"
 WRITEUP_FILES = "WRITEUP_files"  # the write-up's figures, beside it
@@ -152,7 +152,7 @@ def write_project(site: Site, project_dir: Path, docs_dir: Path) -> list[str]:
     log = WriteLog()
     project_dir = Path(project_dir)
     write_if_changed(project_dir / "mkdocs.yml",
-                     mkdocs_config(site.definition).encode("utf-8"), log)
+                     mkdocs_config(site.course).encode("utf-8"), log)
     write_theme(project_dir, log)
     files_dir, name = writeup_files(site.preview), writeup_name(site.preview)
     text = render_writeup(site, files_dir)

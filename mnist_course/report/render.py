@@ -19,7 +19,11 @@ import jinja2
 from jinja2 import meta
 from markupsafe import Markup
 
-from ..assignment import (
+from mnist_course.assignment import (
+    ACCURACY_BAR,
+    LAST_EPOCHS,
+    MAX_EPOCHS,
+    PARAM_BUDGET,
     busy_seeds,
     last_accuracies,
     last_epoch_numbers,
@@ -28,25 +32,13 @@ from ..assignment import (
     median_seconds,
     missing_seeds,
 )
-from ..course import Course, CourseModel
-from ..errors import UsageError
-from ..models.pytorch_source import pytorch_source, recipe_source
-from ..recipe import Recipe
-from ..runs import compute_capability
-from ..summary import (
-    ACCURACY_BAR,
-    BUDGET,
-    LAST_EPOCHS,
-    MAX_EPOCHS,
-    PARAM_BUDGET,
-    check_requirements,
-    compare_seeds,
-    run_passes,
-    summarize_seeds,
-)
-from .ablation import AblationView, chain_to_final
-from .changes import model_changes
-from .concepts import (
+from mnist_course.course.definition import ANALYSIS_VARIABLES, Course, CourseModel
+from mnist_course.course.recipe import Recipe
+from mnist_course.errors import UsageError
+from mnist_course.models.pytorch_source import pytorch_source, recipe_source
+from mnist_course.report.ablation import AblationView, chain_to_final
+from mnist_course.report.changes import model_changes
+from mnist_course.report.concepts import (
     CONCEPT_GLOBALS,
     CONCEPTS,
     CONCEPTS_INDEX,
@@ -54,13 +46,21 @@ from .concepts import (
     concept_context,
     concept_page,
 )
-from .course import ModelResults, Preview, comparison_context
-from .format import FILTERS, Printed, recording
-from .paths import BEYOND_FOLDER, model_page, step_page, sweep_page
-from .provenance import origins
-from .solution import SOLUTION_PAGE, network_blocks
-from .sweeps import SweepView
-from .try_it import TRY_IT_PAGE, TryItData, page_constants
+from mnist_course.report.format import FILTERS, Printed, recording
+from mnist_course.report.model_results import ModelResults, comparison_context
+from mnist_course.report.paths import BEYOND_FOLDER, model_page, step_page, sweep_page
+from mnist_course.report.provenance import origins
+from mnist_course.report.solution import SOLUTION_PAGE, network_blocks
+from mnist_course.report.sweep_page import SweepView
+from mnist_course.report.try_it import TRY_IT_PAGE, TryItData, page_constants
+from mnist_course.store.runs import Preview, compute_capability
+from mnist_course.summary import (
+    BUDGET,
+    check_requirements,
+    compare_seeds,
+    run_passes,
+    summarize_seeds,
+)
 
 # The first words of every generated page (the built-in course's and a student's), by
 # which a rebuild knows which pages it may remove.
@@ -92,6 +92,24 @@ def _strict(function: Callable[..., Any]) -> Callable[..., Any]:
 
 _ANALYSIS_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
 _ANALYSIS_ENV.filters.update({name: _strict(f) for name, f in FILTERS.items()})
+
+
+def check_analysis_template(model: CourseModel) -> None:
+    """A template that does not parse, or names a variable the Analysis does not have,
+    is one :class:`UsageError` line naming the model (before anything trains)."""
+    env = jinja2.Environment()
+    env.filters.update(FILTERS)
+    try:  # a syntax error, or a filter that does not exist (found when it compiles)
+        tree = env.parse(model.analysis)
+        names = meta.find_undeclared_variables(tree)
+    except jinja2.TemplateSyntaxError as exc:  # TemplateAssertionError is one too
+        raise UsageError(f"course model {model.id}: analysis template, line {exc.lineno}: "
+                         f"{exc.message}") from exc
+    unknown = sorted(names - ANALYSIS_VARIABLES)
+    if unknown:
+        raise UsageError(f"course model {model.id}: analysis template names unknown "
+                         f"variable(s) {', '.join(unknown)}; it may use "
+                         f"{', '.join(sorted(ANALYSIS_VARIABLES))}")
 
 
 def tidy_prose(text: str) -> str:
@@ -166,8 +184,8 @@ def untrusted_prose(text: str) -> str:
 class Site:
     """Everything the templates may look at."""
 
-    definition: Course  # the course being rendered: its title, steps and models
-    course: list[ModelResults]  # its models, each with its stored runs
+    course: Course  # the course being rendered: its title, steps and models
+    models: list[ModelResults]  # its models, each with its stored runs
     figures: dict[str, dict[str, str]]  # model id (or "course") -> figure name -> docs path
     results_label: str  # how the results folder is named in the pages' headers
     builds: list[dict] = field(default_factory=list)  # course_build.json: builds that trained
@@ -178,10 +196,10 @@ class Site:
     ablation: AblationView | None = None  # the final model's, for its step's overview
 
     def by_id(self, model_id: str | None) -> ModelResults | None:
-        return next((r for r in self.course if r.model.id == model_id), None)
+        return next((r for r in self.models if r.model.id == model_id), None)
 
     def step_models(self, step: int) -> list[ModelResults]:
-        return [r for r in self.course if r.model.step == step]
+        return [r for r in self.models if r.model.step == step]
 
 
 def badge(passed: bool | None, yes: str = "pass", no: str = "fail") -> Markup:
@@ -249,7 +267,7 @@ def recipe_text(record: dict | None, model: CourseModel) -> str:
 
 def train_accuracy_note(architecture: dict | None, recipe: Recipe) -> str:
     """What the two accuracies on a model page measure, in one sentence, as
-    :func:`mnist_course.engine.fit` measures them for this model: train accuracy is the
+    :func:`mnist_course.training.engine.fit` measures them for this model: train accuracy is the
     share of the epoch's training images the network got right while it trained on them
     (a running count over the epoch's batches, the weights changing between them, in
     training mode: dropout on, batch norm on each batch's own statistics, each image
@@ -286,9 +304,9 @@ def step_chain(site: Site, results: ModelResults) -> dict[str, Any] | None:
     """What each change of the model's step added, for the course's final model: the chain
     of ``previous`` links back through its step to the model the step started from, each
     compared on the seeds every one of them ran."""
-    if results.model.id != site.definition.final:
+    if results.model.id != site.course.final:
         return None
-    chain = chain_to_final(site.course, results)
+    chain = chain_to_final(site.models, results)
     if len(chain) < 2 or not all(r.trained for r in chain):
         return None
     shared = set.intersection(*({r["seed"] for r in c.records} for c in chain))
@@ -306,12 +324,12 @@ def model_context(site: Site, results: ModelResults) -> dict[str, Any]:
     model = results.model
     previous = site.by_id(model.previous)
     analysis, analysis_note = render_analysis(results, previous,
-                                              site.by_id(site.definition.final))
+                                              site.by_id(site.course.final))
     record = results.main_record
     # Next and Previous walk the course in order, so every model is reachable by them; the
     # model this one changes (``previous``) is named separately, since several models can
     # change the same one (Lean, Narrow and Tiny all build on earlier models).
-    order = [r.model for r in site.course]
+    order = [r.model for r in site.models]
     place = [m.id for m in order].index(model.id)
     return {
         "results": results, "model": model, "record": record, "m": results.summary,
@@ -343,7 +361,7 @@ def model_code(results: ModelResults) -> str:
 
 
 def _globals(site: Site) -> dict[str, Any]:
-    definition = site.definition
+    definition = site.course
     return {
         "site": site, "course_def": definition, "STEPS": definition.steps,
         "budget": BUDGET, "PARAM_BUDGET": PARAM_BUDGET,
@@ -390,7 +408,7 @@ def make_environment() -> jinja2.Environment:
 def _header(site: Site, origin: str) -> str:
     # "--" would end the HTML comment early
     where = f"{site.results_label}/{origin}".replace("--", "- -")
-    if site.definition.build_command.startswith("python scripts/build_report.py"):
+    if site.course.build_command.startswith("python scripts/build_report.py"):
         return (f"{GENERATED_MARK}scripts/build_report.py from {where}: do not edit. Change "
                 "the templates in mnist_course/report/templates/ or the course models, then "
                 "rebuild. -->\n")
@@ -425,10 +443,10 @@ def render_pages(site: Site, printed: dict[str, list[Printed]] | None = None) ->
         if printed is not None:
             printed[page] = shown
 
-    steps = site.definition.steps
+    steps = site.course.steps
     add("index.md", lambda: _render(env, site, "index.md.j2", "index.md",
-                                    f"{site.definition.final}/ and the other results"))
-    final = site.by_id(site.definition.final)
+                                    f"{site.course.final}/ and the other results"))
+    final = site.by_id(site.course.final)
     if final is not None:
         add(SOLUTION_PAGE, lambda: _render(
             env, site, "solution.md.j2", SOLUTION_PAGE,
@@ -437,22 +455,22 @@ def render_pages(site: Site, printed: dict[str, list[Printed]] | None = None) ->
             pytorch_code=model_code(final), recipe_code=recipe_source(final.model.recipe),
             recipe_text=recipe_text(final.main_record, final.model)))
     for step in sorted(steps):
-        add(step_page(site.definition, step), lambda step=step: _render(
-            env, site, "step.md.j2", step_page(site.definition, step), "*/seed-*/metrics.json",
+        add(step_page(site.course, step), lambda step=step: _render(
+            env, site, "step.md.j2", step_page(site.course, step), "*/seed-*/metrics.json",
             step=step, ablation=site.ablation if site.ablation and site.ablation.step == step
             else None,
-            title=steps[step], body=site.definition.step_notes.get(step, ""),
+            title=steps[step], body=site.course.step_notes.get(step, ""),
             rows=[model_row(r) for r in site.step_models(step)]))
         for results in site.step_models(step):
-            page = model_page(site.definition, results.model)
+            page = model_page(site.course, results.model)
             add(page, lambda page=page, results=results: _render(
                 env, site, "model.md.j2", page, f"{results.model.id}/",
                 **model_context(site, results)))
     add("comparison.md", lambda: _render(env, site, "comparison.md.j2", "comparison.md",
                                          "*/seed-*/metrics.json",
-                                         rows=[model_row(r) for r in site.course],
+                                         rows=[model_row(r) for r in site.models],
                                          figures=site.figures.get("course", {})))
-    runs = [r for m in site.course for r in m.records]
+    runs = [r for m in site.models for r in m.records]
     add("reproduce.md", lambda: _render(
         env, site, "reproduce.md.j2", "reproduce.md", "*/seed-*/metrics.json (provenance)",
         runs=runs, origins=origins(runs, site.builds),
@@ -462,10 +480,10 @@ def render_pages(site: Site, printed: dict[str, list[Printed]] | None = None) ->
                                          "*/seed-0/weights.pt and */architecture.json",
                                          try_it=site.try_it, **page_constants()))
     if site.sweeps:
-        add(sweep_page(site.definition), lambda: _render(
-            env, site, "sweep.md.j2", sweep_page(site.definition), "sweep/*/seed-*/metrics.json",
+        add(sweep_page(site.course), lambda: _render(
+            env, site, "sweep.md.j2", sweep_page(site.course), "sweep/*/seed-*/metrics.json",
             sweeps=site.sweeps))
-    if not site.definition.concepts:
+    if not site.course.concepts:
         return pages
     add(CONCEPTS_INDEX, lambda: _render(env, site, "concepts/index.md.j2", CONCEPTS_INDEX,
                                         "*/architecture.json and */seed-*/metrics.json"))
@@ -473,8 +491,8 @@ def render_pages(site: Site, printed: dict[str, list[Printed]] | None = None) ->
         add(concept_page(concept), lambda concept=concept: _render(
             env, site, f"concepts/{concept.slug}.md.j2", concept_page(concept),
             "*/architecture.json, */seed-*/metrics.json and concepts.json",
-            **concept_context(concept, site.course, site.figures, site.concept_data,
-                              site.definition.final)))
+            **concept_context(concept, site.models, site.figures, site.concept_data,
+                              site.course.final)))
     return pages
 
 
@@ -533,7 +551,7 @@ def render_writeup(site: Site, files_dir: str) -> str:
     body = env.get_template("_model_body.md.j2")
     sections: dict[int, list[Markup]] = {}
     explained = False  # run-to-run noise is explained once, in the first section with seeds
-    for step in site.definition.steps:
+    for step in site.course.steps:
         for results in site.step_models(step):
             several = results.trained and results.seeds_summary.count > 1
             text = body.render(**{**context, "explain_noise": several and not explained},
@@ -542,7 +560,7 @@ def render_writeup(site: Site, files_dir: str) -> str:
             text = re.sub(r"\n{3,}", "\n\n", text).strip()
             sections.setdefault(step, []).append(Markup(shift_headings(text, 2)))
     text = env.get_template("writeup.md.j2").render(
-        **context, sections=sections, rows=[model_row(r) for r in site.course])
+        **context, sections=sections, rows=[model_row(r) for r in site.models])
     header = (f"<!-- Generated by mnist-course build from {site.results_label}/: do not "
               "edit. Change the course file, then build again. -->\n")
     return header + "\n" + re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

@@ -13,20 +13,25 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..course import Course
-from ..results import BUILDS_FILE, atomic_write_bytes, dump_json, read_builds
-from ..runs import Preview, RunStore
-from ..sourced import sourced_json
-from .ablation import ablation_view
-from .colab import COLAB_NOTEBOOK, notebook_text, repository_of, training_notebook
-from .concepts import load_concept_data
-from .course import ModelResults, load_results
-from .render import GENERATED_MARK, Site, docs_path, render_pages
-from .sweeps import sweep_views
+from mnist_course.course.definition import Course
+from mnist_course.report.ablation import ablation_view
+from mnist_course.report.colab import (
+    COLAB_NOTEBOOK,
+    notebook_text,
+    repository_of,
+    training_notebook,
+)
+from mnist_course.report.concepts import load_concept_data
+from mnist_course.report.model_results import ModelResults, load_results
+from mnist_course.report.render import GENERATED_MARK, Site, docs_path, render_pages
+from mnist_course.report.sweep_page import sweep_views
+from mnist_course.sourced import sourced_json
+from mnist_course.store.files import BUILDS_FILE, atomic_write_bytes, dump_json, read_builds
+from mnist_course.store.runs import Preview, RunStore
 
 FIGURES_DIR = "figures"
 MANIFEST = "inputs.json"
-PLOTS_SOURCE = Path(__file__).resolve().parent.parent / "plots.py"
+PLOTS_SOURCE = Path(__file__).resolve().with_name("plots.py")
 ASSETS = Path(__file__).resolve().parent / "assets"
 STYLESHEET = "stylesheets/extra.css"  # the pages' look: badges, tables that fit
 
@@ -65,7 +70,7 @@ def figure_key(*inputs: object) -> str:
     return digest.hexdigest()[:16]
 
 
-def make_figures(definition: Course, course: list[ModelResults], docs_dir: Path,
+def make_figures(course: Course, models: list[ModelResults], docs_dir: Path,
                  log: WriteLog) -> dict[str, dict[str, str]]:
     """Draw the figures whose inputs changed; reuse the others.
 
@@ -80,12 +85,12 @@ def make_figures(definition: Course, course: list[ModelResults], docs_dir: Path,
     # Figures carry the model's title as the course names it today, not as it was named
     # when a run was stored (a retitled model keeps its runs).
     trained = {r.model.id: [dict(record, title=r.model.title) for record in r.records]
-               for r in course if r.trained}
-    steps = {r.model.id: r.model.step for r in course}
+               for r in models if r.trained}
+    steps = {r.model.id: r.model.step for r in models}
     jobs = {model_id: (figure_key(records), records) for model_id, records in trained.items()}
-    headings = {step: definition.heading(step) for step in definition.steps}
+    headings = {step: course.heading(step) for step in course.steps}
     if trained:
-        jobs["course"] = (figure_key(trained, steps, headings, definition.final), None)
+        jobs["course"] = (figure_key(trained, steps, headings, course.final), None)
     figures: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="mnist-course-figures-") as scratch:
         for folder, (key, records) in jobs.items():
@@ -96,11 +101,12 @@ def make_figures(definition: Course, course: list[ModelResults], docs_dir: Path,
                 figures[folder] = files
                 log.unchanged.extend(docs_path(docs_dir, f) for f in files.values())
                 continue
-            import mnist_course.plots as plots  # matplotlib is slow to import: only when drawing
+            # matplotlib is slow to import: only when drawing
+            import mnist_course.report.plots as plots
 
             out = Path(scratch) / folder
             produced = (plots.model_figures(records, out) if records is not None else
-                        plots.course_figures(trained, steps, headings, definition.final, out))
+                        plots.course_figures(trained, steps, headings, course.final, out))
             figures[folder] = _copy_figures(produced, docs_dir, folder, log)
             # A figure drawn last time but not now (a constant-rate run has no LR plot)
             # would linger unlinked in docs/: remove it.
@@ -141,7 +147,7 @@ def results_label(results_dir: Path) -> str:
     return path.name if inside.parts[:1] == ("..",) else inside.as_posix()
 
 
-def load_site(definition: Course, results_dir: Path, docs_dir: Path,
+def load_site(course: Course, results_dir: Path, docs_dir: Path,
               seeds: tuple[int, ...] | None = None, preview: Preview | None = None,
               figures: bool = True, log: WriteLog | None = None,
               label: str | None = None, store: RunStore | None = None) -> Site:
@@ -149,16 +155,16 @@ def load_site(definition: Course, results_dir: Path, docs_dir: Path,
     build already read them) and their figures (drawn into ``docs_dir`` where their
     inputs changed)."""
     log = log if log is not None else WriteLog()
-    course = load_results(definition, Path(results_dir), seeds, preview, store)
-    drawn = make_figures(definition, course, Path(docs_dir), log) if figures else {}
-    return Site(definition=definition, course=course, figures=drawn,
+    models = load_results(course, Path(results_dir), seeds, preview, store)
+    drawn = make_figures(course, models, Path(docs_dir), log) if figures else {}
+    return Site(course=course, models=models, figures=drawn,
                 results_label=label or results_label(results_dir),
                 builds=sourced_builds(Path(results_dir)),
-                concept_data=load_concept_data(definition, Path(results_dir),
+                concept_data=load_concept_data(course, Path(results_dir),
                                                Path(docs_dir)),
-                sweeps=sweep_views(definition, Path(results_dir),
-                                   {r.model.id: r.summary.params for r in course if r.trained}),
-                ablation=ablation_view(definition, course, Path(results_dir)),
+                sweeps=sweep_views(course, Path(results_dir),
+                                   {r.model.id: r.summary.params for r in models if r.trained}),
+                ablation=ablation_view(course, models, Path(results_dir)),
                 preview=preview)
 
 

@@ -3,7 +3,7 @@
 This module decides which models the page offers (from the stored runs, never typed), what
 each one's receptive field is at every layer (from the same ``architecture.json`` rows the
 receptive-field tables print), and what the page says about a model the browser cannot run.
-The exported programs themselves are written by :mod:`mnist_course.try_it_exports` (torch,
+The exported programs themselves are written by :mod:`mnist_course.pipeline.try_it_exports` (torch,
 only when an export is missing or stale); this module reads JSON only.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from .course import ModelResults
+from mnist_course.report.model_results import ModelResults
 
 TRY_IT_DIR = "try-it"  # the page, its script and style, and the exported models
 TRY_IT_PAGE = f"{TRY_IT_DIR}/index.md"
