@@ -2,7 +2,7 @@
  * model's forward pass on it, here in the browser.
  *
  * Why a forward pass written by hand and not onnxruntime-web: see the docstring of
- * mnist_course/browser_export.py (13 MB of WebAssembly in every published site against a few
+ * mnist_course/pipeline/browser_export.py (13 MB of WebAssembly in every published site against a few
  * kilobytes here; the page needs every layer's output; the operations are few). Each model is a
  * JSON program exported from its stored weights: a list of steps (conv, batch_norm, relu,
  * max_pool, global_avg_pool, flatten, log_softmax, softmax) with their output shapes.
