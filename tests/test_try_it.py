@@ -205,8 +205,8 @@ def test_an_export_is_made_once_and_again_when_the_weights_change(tmp_path, monk
     model = COURSE.get("s3_tiny")
     torch.manual_seed(0)
     save_weights(model.network().state_dict(), weights_path(tmp_path / "results", model.id, 0))
-    site = types.SimpleNamespace(course=[results("s3_tiny", 3_000, 99.5)],
-                                 definition=types.SimpleNamespace(final="s3_tiny"))
+    site = types.SimpleNamespace(models=[results("s3_tiny", 3_000, 99.5)],
+                                 course=types.SimpleNamespace(final="s3_tiny"))
     docs = tmp_path / "docs"
     data, line = refresh_try_it(site, tmp_path / "results", docs, False, WriteLog())
     assert "exported: s3_tiny" in line and data.runnable and data.runnable[0].fields is None
