@@ -18,8 +18,6 @@ from __future__ import annotations
 from mnist_course.report.model_results import ModelResults, load_results
 from mnist_course.report.render import GENERATED_MARK, Site, render_analysis, render_pages
 from mnist_course.report.site import WriteLog, load_site, write_pages
-from mnist_course.store.runs import Preview, RunState, seeds_for
 
-__all__ = ["GENERATED_MARK", "ModelResults", "Preview", "RunState", "Site", "WriteLog",
-           "load_results", "load_site", "render_analysis", "render_pages", "seeds_for",
-           "write_pages"]
+__all__ = ["GENERATED_MARK", "ModelResults", "Site", "WriteLog", "load_results", "load_site",
+           "render_analysis", "render_pages", "write_pages"]
