@@ -6,29 +6,20 @@ import html
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from report_fixtures import copy_rendered_docs, load_builder, render
+from report_fixtures import copy_fixture_results, copy_rendered_docs, load_builder, render
 
 from mnist_course.results import metrics_path, write_json
 
 
-def copy_results(site: dict, target):
-    """The session's fixture runs (conftest's ``fixture_site``) in a scratch folder, with
-    its records by (id, seed): rendered over a copy of its pages, only what a test changes
-    is drawn again, not the whole course."""
-    shutil.copytree(site["root"] / "results", target)
-    return site["records"]
-
-
 @pytest.mark.parametrize("damage", ["truncate", "not json", "schema", "missing field"])
 def test_a_bad_metrics_file_is_named_and_never_rendered(tmp_path, capsys, fixture_site, damage):
-    records = copy_results(fixture_site, tmp_path / "results")
+    records = copy_fixture_results(fixture_site, tmp_path / "results")
     path = metrics_path(tmp_path / "results", "s2_gap", 0)
     text = path.read_text()
     path.write_text({
@@ -51,7 +42,7 @@ def test_a_bad_metrics_file_is_named_and_never_rendered(tmp_path, capsys, fixtur
 
 
 def test_a_failed_run_is_shown_as_failed_and_the_rest_still_renders(tmp_path, fixture_site):
-    records = copy_results(fixture_site, tmp_path / "results")
+    records = copy_fixture_results(fixture_site, tmp_path / "results")
     failed = dict(records[("s1_lighter", 0)], status="failed", epochs=[],
                   failure="training diverged at epoch 2, step 40: the loss is nan; lower the "
                           "learning rate")
@@ -65,7 +56,7 @@ def test_a_failed_run_is_shown_as_failed_and_the_rest_still_renders(tmp_path, fi
 
 
 def test_a_second_build_on_the_same_results_is_refused(tmp_path, capsys, fixture_site):
-    copy_results(fixture_site, tmp_path / "results")
+    copy_fixture_results(fixture_site, tmp_path / "results")
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from mnist_course.results import ResultsLock; "
         f"lock = ResultsLock({str(tmp_path / 'results')!r}); lock.acquire(); "
