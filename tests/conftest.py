@@ -64,23 +64,23 @@ def fake_record(model_id: str = "s3_final", seed: int = 0, tests: list[float] | 
     return record
 
 
-# The modules that share something beyond their own fixtures, each with the others it
-# shares it with: the session's rendered fixture site (test_browser asks for it by name only
-# when Chromium is there; a module that names it in a test is found by itself), and the
-# repository's results/ folder, which a render locks while it reads it.
+# What tests share beyond their own module's fixtures, for pytest-xdist's groups: the
+# session's rendered fixture site, made once by the worker that runs every test reading it
+# (a test that names it, or test_browser, which asks for it by name only when Chromium is
+# there), and the repository's results/ folder, which a render locks while it reads it.
 SHARED_BY = {"test_browser.py": "fixture-site", "test_no_torch.py": "committed-results",
              "test_try_it.py": "committed-results"}
 FIXTURE_SITE = {"fixture_site", "fixture_site_built"}
 
 
-def xdist_group(module: str, items: list[pytest.Item]) -> str:
-    """The pytest-xdist group of a module's tests (``--dist loadgroup``, set in
-    pyproject.toml): one worker runs a module whole, so its module fixtures are made once,
-    and runs whatever shares the fixture site or results/ with it, so that site is made
-    once per session and no two renders lock results/ at once."""
+def xdist_group(item: pytest.Item) -> str:
+    """The pytest-xdist group of a test (``--dist loadgroup``, set in pyproject.toml): the
+    shared group it belongs to, else its module, so one worker runs the module and makes
+    its module fixtures once."""
+    module = item.path.name
     if module in SHARED_BY:
         return SHARED_BY[module]
-    if any(FIXTURE_SITE & set(getattr(item, "fixturenames", ())) for item in items):
+    if FIXTURE_SITE & set(getattr(item, "fixturenames", ())):
         return "fixture-site"
     return module
 
@@ -91,16 +91,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     MNIST (through ``mnist_dir``, directly or through another fixture) and every one that
     drives Chromium. ``-m "not slow"`` leaves them out for a quick loop; README's test
     command, and so CI, runs them all. Every test also gets its :func:`xdist_group`."""
-    modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         if "mnist_dir" in getattr(item, "fixturenames", ()) or item.get_closest_marker(
                 "browser"):
             item.add_marker(pytest.mark.slow)
-        modules.setdefault(item.path.name, []).append(item)
-    for module, its_items in modules.items():
-        group = xdist_group(module, its_items)
-        for item in its_items:
-            item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
 
 
 @pytest.fixture(scope="session")
