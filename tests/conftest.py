@@ -64,15 +64,38 @@ def fake_record(model_id: str = "s3_final", seed: int = 0, tests: list[float] | 
     return record
 
 
+# What tests share beyond their own module's fixtures, for pytest-xdist's groups: the
+# session's rendered fixture site, made once by the worker that runs every test reading it
+# (a test that names it, or test_browser, which asks for it by name only when Chromium is
+# there), and the repository's results/ folder, which a render locks while it reads it.
+SHARED_BY = {"test_browser.py": "fixture-site", "test_no_torch.py": "committed-results",
+             "test_try_it.py": "committed-results"}
+FIXTURE_SITE = {"fixture_site", "fixture_site_built"}
+
+
+def xdist_group(item: pytest.Item) -> str:
+    """The pytest-xdist group of a test (``--dist loadgroup``, set in pyproject.toml): the
+    shared group it belongs to, else its module, so one worker runs the module and makes
+    its module fixtures once."""
+    module = item.path.name
+    if module in SHARED_BY:
+        return SHARED_BY[module]
+    if FIXTURE_SITE & set(getattr(item, "fixturenames", ())):
+        return "fixture-site"
+    return module
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The end-to-end checks form one group, marked ``slow``: every test that needs real
     MNIST (through ``mnist_dir``, directly or through another fixture) and every one that
     drives Chromium. ``-m "not slow"`` leaves them out for a quick loop; README's test
-    command, and so CI, runs them all."""
+    command, and so CI, runs them all. Every test also gets its :func:`xdist_group`."""
     for item in items:
         if "mnist_dir" in getattr(item, "fixturenames", ()) or item.get_closest_marker(
                 "browser"):
             item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
 
 
 @pytest.fixture(scope="session")

@@ -157,6 +157,15 @@ def copy_rendered_docs(site: dict, target: Path) -> Path:
     return target
 
 
+def copy_fixture_results(site: dict, target: Path) -> dict[tuple[str, int], dict]:
+    """The runs of the session's rendered fixture site (conftest's ``fixture_site``: every
+    model's seeds and the sweep candidates) in a scratch folder; returns its records by
+    (id, seed), which a test must copy before changing one. Rendered over
+    :func:`copy_rendered_docs`, only what a test changes is drawn again."""
+    shutil.copytree(site["root"] / "results", target)
+    return site["records"]
+
+
 def render(results: Path, docs: Path, *extra: str) -> int:
     return load_builder().main(["--no-train", "--results-dir", str(results),
                                 "--docs-dir", str(docs), *extra])

@@ -12,7 +12,7 @@ import markdown
 import pytest
 import torch
 from conftest import read_mkdocs_yml
-from report_fixtures import REPO, copy_rendered_docs, render, write_fixture_results
+from report_fixtures import REPO, copy_fixture_results, copy_rendered_docs, render
 
 from mnist_course.course.recipe import averaging_decay
 from mnist_course.models import COURSE, FINAL_MODEL_ID, get_model
@@ -332,7 +332,7 @@ def test_the_rebuilt_averages_are_checked_on_the_nearest_model_without_recalibra
 
 def test_a_measurement_renders_and_is_flagged_when_the_weights_change(tmp_path, fixture_site):
     results = tmp_path / "results"
-    write_fixture_results(results)
+    copy_fixture_results(fixture_site, results)
     final = get_model(FINAL_MODEL_ID)
     weights = results / final.id / "seed-0" / "weights.pt"
     weights.write_bytes(b"first weights")

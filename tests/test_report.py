@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
@@ -15,6 +16,7 @@ from conftest import mkdocs_build as build_strict
 from report_fixtures import (
     REPO,  # noqa: E402
     copy_docs,
+    copy_fixture_results,
     copy_rendered_docs,
     load_builder,
     render,
@@ -187,7 +189,7 @@ def test_figures_are_served_from_docs(site):
 
 
 def test_missing_and_stale_runs_are_shown_honestly(tmp_path, fixture_site):
-    write_fixture_results(tmp_path / "results")
+    copy_fixture_results(fixture_site, tmp_path / "results")
     metrics_path(tmp_path / "results", "s1_lighter", 0).unlink()  # one seed missing
     for seed in (1, 2):  # and then all of them, for the next model's analysis
         metrics_path(tmp_path / "results", "s1_lightest", seed).unlink()
@@ -207,9 +209,9 @@ def test_missing_and_stale_runs_are_shown_honestly(tmp_path, fixture_site):
 
 
 def test_results_text_cannot_inject_markup(tmp_path, fixture_site):
-    records = write_fixture_results(tmp_path / "results")
+    records = copy_fixture_results(fixture_site, tmp_path / "results")
     evil = "<script>alert('x')</script> | [a](javascript:alert(1))"
-    record = records[("s1_skeleton", 0)]
+    record = copy.deepcopy(records[("s1_skeleton", 0)])
     record["title"] = evil
     record["provenance"].update(device_name=evil, git_commit=evil, torch=evil)
     write_json(metrics_path(tmp_path / "results", "s1_skeleton", 0), record)

@@ -12,14 +12,14 @@ import sys
 import time
 
 import pytest
-from report_fixtures import copy_docs, load_builder, render, write_fixture_results
+from report_fixtures import copy_fixture_results, copy_rendered_docs, load_builder, render
 
 from mnist_course.store.files import metrics_path, write_json
 
 
 @pytest.mark.parametrize("damage", ["truncate", "not json", "schema", "missing field"])
-def test_a_bad_metrics_file_is_named_and_never_rendered(tmp_path, capsys, damage):
-    records = write_fixture_results(tmp_path / "results")
+def test_a_bad_metrics_file_is_named_and_never_rendered(tmp_path, capsys, fixture_site, damage):
+    records = copy_fixture_results(fixture_site, tmp_path / "results")
     path = metrics_path(tmp_path / "results", "s2_gap", 0)
     text = path.read_text()
     path.write_text({
@@ -29,7 +29,7 @@ def test_a_bad_metrics_file_is_named_and_never_rendered(tmp_path, capsys, damage
         "missing field": json.dumps({k: v for k, v in records[("s2_gap", 0)].items()
                                      if k != "epochs"}),
     }[damage])
-    docs = copy_docs(tmp_path / "docs")
+    docs = copy_rendered_docs(fixture_site, tmp_path / "docs")
     assert render(tmp_path / "results", docs) == 0
     out = capsys.readouterr().out
     line = next(line for line in out.splitlines() if line.startswith("s2_gap"))
@@ -41,13 +41,13 @@ def test_a_bad_metrics_file_is_named_and_never_rendered(tmp_path, capsys, damage
     assert not re.search(r"^\| 0 \|", result, re.MULTILINE)  # no row for it
 
 
-def test_a_failed_run_is_shown_as_failed_and_the_rest_still_renders(tmp_path):
-    records = write_fixture_results(tmp_path / "results")
+def test_a_failed_run_is_shown_as_failed_and_the_rest_still_renders(tmp_path, fixture_site):
+    records = copy_fixture_results(fixture_site, tmp_path / "results")
     failed = dict(records[("s1_lighter", 0)], status="failed", epochs=[],
                   failure="training diverged at epoch 2, step 40: the loss is nan; lower the "
                           "learning rate")
     write_json(metrics_path(tmp_path / "results", "s1_lighter", 0), failed)
-    docs = copy_docs(tmp_path / "docs")
+    docs = copy_rendered_docs(fixture_site, tmp_path / "docs")
     assert render(tmp_path / "results", docs) == 0
     page = (docs / "step-1" / "s1_lighter.md").read_text()
     assert "Training failed" in page and "training diverged at epoch 2" in page
@@ -55,15 +55,15 @@ def test_a_failed_run_is_shown_as_failed_and_the_rest_still_renders(tmp_path):
     assert "FAIL" not in (docs / "step-1" / "s1_skeleton.md").read_text().split("## Target")[0]
 
 
-def test_a_second_build_on_the_same_results_is_refused(tmp_path, capsys):
-    write_fixture_results(tmp_path / "results")
+def test_a_second_build_on_the_same_results_is_refused(tmp_path, capsys, fixture_site):
+    copy_fixture_results(fixture_site, tmp_path / "results")
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from mnist_course.store.files import ResultsLock; "
         f"lock = ResultsLock({str(tmp_path / 'results')!r}); lock.acquire(); "
         "print('locked', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        docs = copy_docs(tmp_path / "docs")
+        docs = copy_rendered_docs(fixture_site, tmp_path / "docs")
         code = load_builder().main(["--no-train", "--results-dir", str(tmp_path / "results"),
                                     "--docs-dir", str(docs)])
         err = capsys.readouterr().err
