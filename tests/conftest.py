@@ -67,9 +67,8 @@ def fake_record(model_id: str = "s3_final", seed: int = 0, tests: list[float] | 
 # What tests share beyond their own module's fixtures, for pytest-xdist's groups: the
 # session's rendered fixture site, made once by the worker that runs every test reading it
 # (a test that names it, or test_browser, which asks for it by name only when Chromium is
-# there), and the repository's results/ folder, which a render locks while it reads it.
-SHARED_BY = {"test_browser.py": "fixture-site", "test_no_torch.py": "committed-results",
-             "test_try_it.py": "committed-results"}
+# there).
+SHARED_BY = {"test_browser.py": "fixture-site"}
 FIXTURE_SITE = {"fixture_site", "fixture_site_built"}
 
 

@@ -39,9 +39,14 @@ def _differing(left: Path, right: Path) -> list[str]:
 
 
 def _render(docs: Path, env: dict) -> subprocess.CompletedProcess:
+    """The committed runs rendered into a copy of the committed pages. The runs are read from
+    a copy too: a render locks the folder it reads, and the repository is not the tests' to
+    write in."""
     shutil.copytree(REPO / "docs", docs)
+    # named results/ as in the repository: the pages' headers name the folder they read
+    results = shutil.copytree(REPO / "results", docs.with_name(f"{docs.name}-runs") / "results")
     return subprocess.run([sys.executable, str(REPO / "scripts" / "build_report.py"),
-                           "--no-train", "--results-dir", str(REPO / "results"),
+                           "--no-train", "--results-dir", str(results),
                            "--docs-dir", str(docs)], env=env, capture_output=True, text=True,
                           cwd=REPO)
 
