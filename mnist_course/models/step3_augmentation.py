@@ -25,7 +25,7 @@ from mnist_course.models.blocks import (
     with_dropout,
     with_widths,
 )
-from mnist_course.models.seeds import COURSE_SEEDS, THREE_SEEDS
+from mnist_course.models.seeds import COURSE_SEEDS
 from mnist_course.models.step2_efficiency import CAPACITY
 
 # The section after the assignment's three steps: weight averaging and the smaller networks
@@ -428,7 +428,7 @@ DEPTHWISE = CourseModel(
     )),
     recipe=TINY.recipe,
     previous="s3_tiny",
-    seeds=THREE_SEEDS,
+    seeds=COURSE_SEEDS,
     analysis="""
 With {{ m.params|count }} parameters, {{ (m.params - prev.params)|count }} more than the tiny model, the
 last five epochs average {{ seeds.mean_last5|pct }} over {{ seeds.count|plural('seed') }}, against the tiny model:
