@@ -158,7 +158,7 @@ def _build(course: Course, paths: BuildPaths, options: BuildOptions,
 
 
 def project_paths(out_dir: str | Path, course_file: str | None, preview: Preview | None,
-                   in_process: bool = False) -> BuildPaths:
+                  in_process: bool = False) -> BuildPaths:
     """Where ``mnist-course build --out DIR`` puts things: DIR/results (or
     DIR/results-preview for a quick preview), DIR/docs, and the project files in DIR.
     ``in_process``: the course is an object in memory, trained in this process."""

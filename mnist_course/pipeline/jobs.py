@@ -100,8 +100,8 @@ def longest_first(pending: list[tuple[CourseModel, int]], store: RunStore
                   reverse=True)  # stable: ties keep course order
 
 
-def train_pending(pending: list[tuple[CourseModel, int]], options: BuildOptions, paths: BuildPaths,
-                  store: RunStore, tally: Tally) -> None:
+def train_pending(pending: list[tuple[CourseModel, int]], options: BuildOptions,
+                  paths: BuildPaths, store: RunStore, tally: Tally) -> None:
     """Train every pending run, ``options.jobs`` at a time, printing a line as each
     finishes and handing its record to ``store``; the build's wall time goes into
     ``course_build.json`` for the Reproduce page."""

@@ -44,10 +44,10 @@ class AblationView:
         return next((row for row in self.left_out if row.undoes == model_id), None)
 
 
-def chain_to_final(course: list[ModelResults], final: ModelResults) -> list[ModelResults]:
+def chain_to_final(models: list[ModelResults], final: ModelResults) -> list[ModelResults]:
     """The final model's ``previous`` links back through its step, to the last model of the
     step before (the chain's start), in training order."""
-    by_id = {r.model.id: r for r in course}
+    by_id = {r.model.id: r for r in models}
     chain, current = [], final
     while current is not None:
         chain.insert(0, current)
@@ -57,18 +57,18 @@ def chain_to_final(course: list[ModelResults], final: ModelResults) -> list[Mode
     return chain
 
 
-def ablation_view(definition: Course, course: list[ModelResults], results_dir: Path
+def ablation_view(course: Course, models: list[ModelResults], results_dir: Path
                   ) -> AblationView | None:
-    """The ablation of ``definition.final``, or None when the course has none or the final
+    """The ablation of ``course.final``, or None when the course has none or the final
     model has no runs."""
-    final = next((r for r in course if r.model.id == definition.final), None)
-    if definition.ablation is None or final is None or not final.trained:
+    final = next((r for r in models if r.model.id == course.final), None)
+    if course.ablation is None or final is None or not final.trained:
         return None
-    chain_results = chain_to_final(course, final)
+    chain_results = chain_to_final(models, final)
     chain = [r.model for r in chain_results]
     records = {r.model.id: r.records for r in chain_results}
-    for candidate in definition.ablation.candidates:
-        records[candidate.id] = load_candidate_runs(results_dir, definition.ablation, candidate)
+    for candidate in course.ablation.candidates:
+        records[candidate.id] = load_candidate_runs(results_dir, course.ablation, candidate)
     final_seeds = {r["seed"] for r in final.records}
     complete = {key: runs for key, runs in records.items()
                 if final_seeds <= {r["seed"] for r in runs}}
@@ -78,7 +78,7 @@ def ablation_view(definition: Course, course: list[ModelResults], results_dir: P
     def on_shared(key: str) -> SeedsSummary:
         return summarize_seeds([r for r in complete[key] if r["seed"] in final_seeds])
 
-    final_summary = on_shared(definition.final)
+    final_summary = on_shared(course.final)
     names = ("this model", "the final model")
     built_up: list[AblationRow] = []
     # A chain with a gap would start or step from the wrong model: shown whole or not at all.
@@ -94,7 +94,7 @@ def ablation_view(definition: Course, course: list[ModelResults], results_dir: P
                 compare_seeds(summary, start, ("this model", "the chain's start"))
                 if start is not None else None))
     left_out = []
-    for candidate in definition.ablation.candidates:
+    for candidate in course.ablation.candidates:
         if candidate.id in complete:
             summary = on_shared(candidate.id)
             left_out.append(AblationRow(candidate.change, None, summary,

@@ -169,10 +169,10 @@ def concepts_of_change(model: CourseModel, previous: CourseModel | None) -> list
             and concept.part_of(model) != concept.part_of(previous)]
 
 
-def _first_change(concept: Concept, course: list[ModelResults], added: bool
+def _first_change(concept: Concept, models: list[ModelResults], added: bool
                   ) -> tuple[ModelResults, ModelResults] | None:
-    by_id = {r.model.id: r for r in course}
-    for results in course:
+    by_id = {r.model.id: r for r in models}
+    for results in models:
         previous = by_id.get(results.model.previous or "")
         if previous and (concept.marks(results.model), concept.marks(previous.model)) == (
                 added, not added):
@@ -180,17 +180,17 @@ def _first_change(concept: Concept, course: list[ModelResults], added: bool
     return None
 
 
-def introduced_by(concept: Concept, course: list[ModelResults]
+def introduced_by(concept: Concept, models: list[ModelResults]
                   ) -> tuple[ModelResults, ModelResults] | None:
     """(the first model that uses ``concept`` while the model it changes did not, that
     model): where the course shows what the idea does."""
-    return _first_change(concept, course, added=True)
+    return _first_change(concept, models, added=True)
 
 
-def removed_by(concept: Concept, course: list[ModelResults]
+def removed_by(concept: Concept, models: list[ModelResults]
                ) -> tuple[ModelResults, ModelResults] | None:
     """(the first model that drops ``concept`` its previous model used, that model)."""
-    return _first_change(concept, course, added=False)
+    return _first_change(concept, models, added=False)
 
 
 # ----------------------------------------------------------------------------------------
@@ -386,16 +386,16 @@ def recalibration_summary(record: dict) -> dict[str, Any]:
     }
 
 
-def concept_context(concept: Concept, course: list[ModelResults],
+def concept_context(concept: Concept, models: list[ModelResults],
                     figures: dict[str, dict[str, str]], data: ConceptData,
                     final_id: str | None) -> dict[str, Any]:
     """Everything one concept page shows, computed from the stored results; the worked
     examples use the model ``final_id``."""
-    by_id = {r.model.id: r for r in course}
+    by_id = {r.model.id: r for r in models}
     final = by_id.get(final_id)
     architecture = final.architecture if final else None
     context: dict[str, Any] = {
-        "concept": concept, "users": [r for r in course if concept.uses(r.model)],
+        "concept": concept, "users": [r for r in models if concept.uses(r.model)],
         "intro": None, "removal": None,
         "rf_rows": worked_receptive_field(architecture["receptive_field"])
         if architecture else [],
@@ -403,8 +403,8 @@ def concept_context(concept: Concept, course: list[ModelResults],
         "recalibration": data.recalibration, "recalibration_current":
         data.recalibration_current, "augmentation_figure": data.augmentation_figure,
     }
-    for name, found in (("intro", introduced_by(concept, course)),
-                        ("removal", removed_by(concept, course))):
+    for name, found in (("intro", introduced_by(concept, models)),
+                        ("removal", removed_by(concept, models))):
         if found:
             current, previous = found
             trained = current.trained and previous.trained

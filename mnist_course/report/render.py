@@ -361,26 +361,26 @@ def model_code(results: ModelResults) -> str:
 
 
 def _globals(site: Site) -> dict[str, Any]:
-    definition = site.course
+    course = site.course
     return {
-        "site": site, "course_def": definition, "STEPS": definition.steps,
+        "site": site, "course_def": course, "STEPS": course.steps,
         "budget": BUDGET, "PARAM_BUDGET": PARAM_BUDGET,
         "MAX_EPOCHS": MAX_EPOCHS, "ACCURACY_BAR": ACCURACY_BAR, "LAST_EPOCHS": LAST_EPOCHS,
-        "final": site.by_id(definition.final), "lean": site.by_id(definition.lean),
+        "final": site.by_id(course.final), "lean": site.by_id(course.lean),
         "badge": badge, "seeds_badge": seeds_badge, "seeds_pass": seeds_pass,
         "model_row": model_row,
-        "model_page": functools.partial(model_page, definition),
-        "step_page": functools.partial(step_page, definition),
-        "step_heading": definition.heading,
-        "step_note": lambda step: definition.step_notes.get(step, ""),
-        "results_label": site.results_label, "build_command": definition.build_command,
-        "preview": site.preview, "concepts_on": definition.concepts,
+        "model_page": functools.partial(model_page, course),
+        "step_page": functools.partial(step_page, course),
+        "step_heading": course.heading,
+        "step_note": lambda step: course.step_notes.get(step, ""),
+        "results_label": site.results_label, "build_command": course.build_command,
+        "preview": site.preview, "concepts_on": course.concepts,
         "run_passes": run_passes, "flavor": "mkdocs", "anchor": anchor,
         "last_accuracies": last_accuracies, "last_epoch_numbers": last_epoch_numbers,
         "median_seconds": median_seconds, "busy_seeds": busy_seeds,
         "lowest_last": lowest_last, "mean_last": mean_last,
         "missing_seeds": missing_seeds, "compute_capability": compute_capability,
-        "longest_backticks": longest_backticks, "sweep_page": sweep_page(definition),
+        "longest_backticks": longest_backticks, "sweep_page": sweep_page(course),
         "explain_noise": True, **CONCEPT_GLOBALS,
     }
 

@@ -183,11 +183,11 @@ def write_pages(site: Site, docs_dir: Path, log: WriteLog) -> None:
     remove_orphans(Path(docs_dir), pages, log)
 
 
-def write_colab_notebook(definition: Course, docs_dir: Path, log: WriteLog) -> None:
+def write_colab_notebook(course: Course, docs_dir: Path, log: WriteLog) -> None:
     """The built-in course's Colab notebook into ``docs_dir``, installing the project from
     the repository that the ``mkdocs.yml`` beside ``docs_dir`` names (if it names one)."""
     repository = repository_of(Path(docs_dir).resolve().parent / "mkdocs.yml")
-    notebook = training_notebook(definition.title, repository, own_course=False)
+    notebook = training_notebook(course.title, repository, own_course=False)
     write_if_changed(docs_path(docs_dir, COLAB_NOTEBOOK),
                      notebook_text(notebook).encode("utf-8"), log)
 

@@ -75,13 +75,13 @@ def meets_bar_on_every_seed(results: ModelResults) -> bool:
             and not results.stale_seeds)
 
 
-def choose_models(course: list[ModelResults], final_id: str | None,
+def choose_models(models: list[ModelResults], final_id: str | None,
                   every_model: bool = False) -> list[tuple[ModelResults, tuple[str, ...]]]:
     """The models the page offers, each with the roles it fills: the final model, the
     smallest that meets the bar on every seed, the smallest tried (one entry for a model
     filling several). With ``every_model``, every other trained model follows, in course
     order. Only models with a stored seed-0 run are candidates (the page runs seed 0)."""
-    trained = [r for r in course if r.trained and _seed_zero(r)]
+    trained = [r for r in models if r.trained and _seed_zero(r)]
     if not trained:
         return []
     params = {r.model.id: r.summary.params for r in trained}
