@@ -97,10 +97,8 @@ _ANALYSIS_ENV.filters.update({name: _strict(f) for name, f in FILTERS.items()})
 def check_analysis_template(model: CourseModel) -> None:
     """A template that does not parse, or names a variable the Analysis does not have,
     is one :class:`UsageError` line naming the model (before anything trains)."""
-    env = jinja2.Environment()
-    env.filters.update(FILTERS)
     try:  # a syntax error, or a filter that does not exist (found when it compiles)
-        tree = env.parse(model.analysis)
+        tree = _ANALYSIS_ENV.parse(model.analysis)
         names = meta.find_undeclared_variables(tree)
     except jinja2.TemplateSyntaxError as exc:  # TemplateAssertionError is one too
         raise UsageError(f"course model {model.id}: analysis template, line {exc.lineno}: "
