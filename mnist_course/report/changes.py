@@ -14,6 +14,7 @@ from typing import Any
 
 from mnist_course.course.definition import CourseModel
 from mnist_course.models.blocks import Conv, Layer, MaxPool, describe_layer, in_words
+from mnist_course.report.format import joined
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,7 @@ def _with(layer: Conv) -> str:
          "batch norm's shift only" if layer.batch_norm_affine else
          "batch norm without scale or shift", layer.batch_norm),
         ("ReLU", layer.relu), (f"dropout {layer.dropout:g}", layer.dropout)) if on]
-    return "with " + _and(extras) if extras else ""
-
-
-def _and(items: Sequence[str]) -> str:
-    items = list(items)
-    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+    return "with " + joined(extras) if extras else ""
 
 
 def _what(unit: Unit) -> str:
@@ -308,15 +304,15 @@ def _subject(rows: Sequence[LayerRow]) -> tuple[str, bool]:
             name = ((f"the{named}" if named else "the one") if of == 1
                     else f"both{named}" if of == 2 else f"all {in_words(of)}{named}")
         else:
-            name = f"the {_and([_ordinal(row.ordinal) for row in here])}{named}"
+            name = f"the {joined([_ordinal(row.ordinal) for row in here])}{named}"
         phrases.append(name + where)
-    return _and(phrases), len(rows) > 1
+    return joined(phrases), len(rows) > 1
 
 
 def _sentence(rows: Sequence[LayerRow], parts: Sequence[tuple[str, str]]) -> str:
     """The layers and what happened to them, as one sentence."""
     subject, plural = _subject(rows)
-    text = f"{subject} {_and([part[1] if plural else part[0] for part in parts])}"
+    text = f"{subject} {joined([part[1] if plural else part[0] for part in parts])}"
     return text[0].upper() + text[1:] + "."
 
 

@@ -166,6 +166,12 @@ def noise_words(comparison) -> str:
     return f"more than {noise} of {spread}"
 
 
+def joined(items) -> str:
+    """Words in a list as prose: ["a"] -> "a", ["a", "b", "c"] -> "a, b and c"."""
+    items = list(items)
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
 def seed_list(seeds) -> str:
     """Seeds named in prose, once: ["seed 1", "seed 2"] (or [1, 2]) -> "seeds 1 and 2",
     ["seed 4"] -> "seed 4", three or more -> "seeds 0, 1 and 3"."""
@@ -174,7 +180,7 @@ def seed_list(seeds) -> str:
         return "no seed"
     if len(numbers) == 1:
         return f"seed {numbers[0]}"
-    return f"seeds {', '.join(numbers[:-1])} and {numbers[-1]}"
+    return f"seeds {joined(numbers)}"
 
 
 FILTERS.update(rounded=rounded, noise_words=noise_words, seed_list=seed_list)

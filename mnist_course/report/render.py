@@ -46,7 +46,7 @@ from mnist_course.report.concepts import (
     concept_context,
     concept_page,
 )
-from mnist_course.report.format import FILTERS, Printed, recording
+from mnist_course.report.format import FILTERS, Printed, joined, recording
 from mnist_course.report.model_results import ModelResults, comparison_context
 from mnist_course.report.paths import BEYOND_FOLDER, model_page, step_page, sweep_page
 from mnist_course.report.provenance import origins
@@ -283,8 +283,7 @@ def train_accuracy_note(architecture: dict | None, recipe: Recipe) -> str:
     train = ("Train accuracy is the share of training images the network got right during "
              "the epoch, counted batch by batch while the weights still change")
     if during:
-        train += ", with " + (", ".join(during[:-1]) + " and " if len(during) > 1 else ""
-                              ) + during[-1]
+        train += ", with " + joined(during)
     after = [words for present, words in (
         (dropout, "dropout off"),
         (recipe.ema_decay > 0, "the averaged weights"),
@@ -293,8 +292,7 @@ def train_accuracy_note(architecture: dict | None, recipe: Recipe) -> str:
     test = ("test accuracy is measured in one pass over the test set after the epoch, in "
             "evaluation mode")
     if after:
-        test += ", with " + (", ".join(after[:-1]) + " and " if len(after) > 1 else ""
-                             ) + after[-1]
+        test += ", with " + joined(after)
     return f"{train}; {test}."
 
 
